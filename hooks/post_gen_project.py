@@ -1,0 +1,112 @@
+"""Shape the rendered project to the answers, optionally set it up, and say what to do next.
+
+Runs inside the new project folder. A failure here never exits non-zero: cookiecutter would
+delete the project, and a set-up that failed is better fixed in a project that still exists.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+CONTEXT_JSON = r"""{{ cookiecutter | tojson }}"""
+
+# What each boolean option takes away when it is off; {package} is the import name.
+PRUNED_WHEN_OFF: Mapping[str, Sequence[str]] = {
+    "include_example_route": (
+        "src/{package}/routes/items.py",
+        "tests/test_items.py",
+    ),
+}
+LICENSES_DIR = "licenses"
+
+
+def prune(project: Path, context: Mapping[str, Any]) -> list[Path]:
+    """Remove the files of every option that is off; returns what was removed."""
+    removed = []
+    for option, paths in PRUNED_WHEN_OFF.items():
+        if context[option]:
+            continue
+        for pattern in paths:
+            path = project / pattern.format(package=context["package_name"])
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def choose_license(project: Path, license_name: str) -> Path:
+    """Keep the chosen license text as LICENSE and drop the others."""
+    target = project / "LICENSE"
+    (project / LICENSES_DIR / license_name).replace(target)
+    shutil.rmtree(project / LICENSES_DIR)
+    return target
+
+
+def _venv_python(project: Path) -> Path:
+    scripts = "Scripts" if os.name == "nt" else "bin"
+    return project / ".venv" / scripts / ("python.exe" if os.name == "nt" else "python")
+
+
+def set_up_steps(project: Path, uv: str | None) -> list[list[str]]:
+    """The commands that create .venv, install the project and run its tests."""
+    if uv is not None:
+        return [[uv, "sync"], [uv, "run", "pytest", "-q"]]
+    python = str(_venv_python(project))
+    return [
+        [sys.executable, "-m", "venv", ".venv"],
+        [python, "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
+        [python, "-m", "pip", "install", "--quiet", "-e", ".", "--group", "dev"],
+        [python, "-m", "pytest", "-q"],
+    ]
+
+
+def set_up(project: Path, steps: Sequence[Sequence[str]]) -> bool:
+    """Run `steps` in order in `project`; on the first failure, say which and how to rerun."""
+    for step in steps:
+        print(f"$ {' '.join(step)}", flush=True)  # noqa: T201 - progress for the user
+        result = subprocess.run(step, cwd=project, check=False)  # noqa: S603 - fixed commands
+        if result.returncode != 0:
+            print(  # noqa: T201
+                f"Set-up stopped: `{' '.join(step)}` exited with {result.returncode}. "
+                f"The project is kept in {project}; fix the cause there and rerun that command.",
+                file=sys.stderr,
+            )
+            return False
+    return True
+
+
+def next_steps(context: Mapping[str, Any], *, set_up_done: bool) -> str:
+    """What to type next, for uv and for pip."""
+    slug, package = context["project_slug"], context["package_name"]
+    install = (
+        ""
+        if set_up_done
+        else "  uv sync                (or: python -m venv .venv && .venv/bin/pip install -U pip"
+        " && .venv/bin/pip install -e . --group dev)\n"
+    )
+    return (
+        f"\nCreated {slug}. Next:\n"
+        f"  cd {slug}\n"
+        f"{install}"
+        "  uv run pytest          (or: .venv/bin/python -m pytest)\n"
+        f"  uv run python -m {package}\n"
+    )
+
+
+def main(context: Mapping[str, Any], project: Path) -> int:
+    """Prune, choose the license, set up when asked, print the next steps; always 0."""
+    prune(project, context)
+    choose_license(project, context["license"])
+    set_up_done = False
+    if context["set_up_now"]:
+        set_up_done = set_up(project, set_up_steps(project, shutil.which("uv")))
+    print(next_steps(context, set_up_done=set_up_done))  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(json.loads(CONTEXT_JSON), Path.cwd()))

@@ -1,0 +1,43 @@
+"""The application factory and the lifespan that owns the service's long-lived resources."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+import aiohttp
+from fastapi import FastAPI
+
+from . import __version__
+from .config import Settings
+from .routes import ROUTERS
+from .upstream import UpstreamError, handle_upstream_error, open_http_session
+
+
+class State(TypedDict):
+    """What the lifespan yields; every request sees these same objects."""
+
+    settings: Settings
+    http_session: aiohttp.ClientSession
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application; without `settings` they are read from the environment."""
+    settings = Settings() if settings is None else settings
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
+        async with open_http_session(settings) as http_session:
+            yield {"settings": settings, "http_session": http_session}
+
+    app = FastAPI(
+        title=settings.title,
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url="/redoc" if settings.docs_enabled else None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
+    )
+    app.add_exception_handler(UpstreamError, handle_upstream_error)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,40 @@
+"""Settings, read from the environment and `.env` when `Settings()` is created, never at import."""
+
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told; each field reads `{{ cookiecutter.package_name | upper }}_<FIELD>`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="{{ cookiecutter.package_name | upper }}_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    title: str = "{{ cookiecutter.project_name | replace('\\', '\\\\') | replace('"', '\\"') }}"
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    docs_enabled: bool = True
+
+    upstream_base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:9000/")
+    upstream_token: SecretStr | None = None
+    upstream_timeout: Seconds = 10.0
+    upstream_connect_timeout: Seconds = 3.0
+    upstream_max_connections: Annotated[int, Field(ge=1)] = 100
+    upstream_max_body_bytes: Annotated[int, Field(ge=1)] = 1_048_576
+
+    @field_validator("upstream_base_url")
+    @classmethod
+    def _end_with_slash(cls, url: AnyHttpUrl) -> AnyHttpUrl:
+        # Relative paths join onto the base URL (RFC 3986): without a trailing slash
+        # the last segment of the base path would be replaced, so add one.
+        if (url.path or "/").endswith("/"):
+            return url
+        return AnyHttpUrl(f"{url}/")

@@ -1,0 +1,24 @@
+"""Dependencies that hand the lifespan's resources to route handlers."""
+
+from typing import Annotated
+
+import aiohttp
+from fastapi import Depends, Request
+
+from .config import Settings
+
+
+def get_http_session(request: Request) -> aiohttp.ClientSession:
+    """The aiohttp session the lifespan opened; shared by every request."""
+    http_session: aiohttp.ClientSession = request.state.http_session
+    return http_session
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the application was built with."""
+    settings: Settings = request.state.settings
+    return settings
+
+
+HttpSessionDep = Annotated[aiohttp.ClientSession, Depends(get_http_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -1,0 +1,36 @@
+"""An example route: read an item from the upstream service through the shared session."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+from pydantic import BaseModel, ValidationError
+
+from ..dependencies import HttpSessionDep, SettingsDep
+from ..upstream import UPSTREAM_RESPONSES, UpstreamError, get_json
+
+router = APIRouter(prefix="/items", tags=["items"])
+
+
+class Item(BaseModel):
+    """An item as the upstream describes it."""
+
+    id: int
+    name: str
+
+
+@router.get("/{item_id}", responses=UPSTREAM_RESPONSES)
+async def read_item(
+    item_id: Annotated[int, Path(ge=1)],
+    http_session: HttpSessionDep,
+    settings: SettingsDep,
+) -> Item:
+    """The item with this id, as the upstream has it."""
+    data = await get_json(
+        http_session, f"items/{item_id}", max_bytes=settings.upstream_max_body_bytes
+    )
+    try:
+        return Item.model_validate(data)
+    except ValidationError as exc:
+        raise UpstreamError(
+            status.HTTP_502_BAD_GATEWAY, "upstream sent an item of the wrong shape"
+        ) from exc

@@ -1,0 +1,17 @@
+"""The liveness and readiness probes."""
+
+import httpx
+
+
+async def test_health_answers_ok(client: httpx.AsyncClient) -> None:
+    """/health answers 200 while the process serves requests."""
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_reports_the_open_session(client: httpx.AsyncClient) -> None:
+    """/ready answers 200 once the lifespan has opened the upstream session."""
+    response = await client.get("/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "http_session_open": True}

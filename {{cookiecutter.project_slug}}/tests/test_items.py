@@ -1,0 +1,64 @@
+"""The example route: an item from the upstream, and a JSON error for every fault."""
+
+import httpx
+import pytest
+
+from .support import FAULTS, ITEMS, ClientFactory, Fault, refused_url
+
+# Far below support.SLOW_SECONDS, far above a loopback round trip.
+SHORT_TIMEOUT = 0.3
+
+
+async def test_read_item_returns_the_upstream_item(client: httpx.AsyncClient) -> None:
+    """An item the upstream has comes back as it is."""
+    response = await client.get("/items/1")
+    assert response.status_code == 200
+    assert response.json() == ITEMS[1]
+
+
+async def test_read_item_is_404_when_the_upstream_has_none(client: httpx.AsyncClient) -> None:
+    """An id the upstream does not know is a 404 with a JSON detail."""
+    response = await client.get("/items/2")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "not found upstream"}
+
+
+@pytest.mark.parametrize(
+    ("item_id", "status_code"),
+    [("0", 422), ("-1", 422), ("abc", 422), ("1.5", 422), ("1%2F..%2F..%2Fadmin", 404)],
+)
+async def test_read_item_rejects_bad_ids(
+    client: httpx.AsyncClient, item_id: str, status_code: int
+) -> None:
+    """Ids that are not positive integers are refused before the upstream is called."""
+    response = await client.get(f"/items/{item_id}")
+    assert response.status_code == status_code
+    assert response.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.mode)
+async def test_upstream_faults_become_json_errors(
+    client_for: ClientFactory, upstream_url: str, fault: Fault
+) -> None:
+    """Each upstream fault is answered with its status and a JSON detail, never a 500."""
+    base_url = f"{upstream_url}faults/{fault.mode}/"
+    async with client_for(base_url, upstream_timeout=SHORT_TIMEOUT) as client:
+        response = await client.get("/items/1")
+    assert response.status_code == fault.status_code
+    assert response.json() == {"detail": fault.detail}
+
+
+async def test_unexpected_item_shape_is_502(client_for: ClientFactory, upstream_url: str) -> None:
+    """JSON that is not an item is a 502, not a validation error leaking out."""
+    async with client_for(f"{upstream_url}faults/wrong-shape/") as client:
+        response = await client.get("/items/1")
+    assert response.status_code == 502
+    assert response.json() == {"detail": "upstream sent an item of the wrong shape"}
+
+
+async def test_refused_connection_is_502(client_for: ClientFactory) -> None:
+    """An upstream that refuses connections is a 502."""
+    async with client_for(refused_url()) as client:
+        response = await client.get("/items/1")
+    assert response.status_code == 502
+    assert response.json() == {"detail": "upstream unreachable"}

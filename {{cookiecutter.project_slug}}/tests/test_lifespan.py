@@ -1,0 +1,47 @@
+"""The lifespan: one aiohttp session, usable from tests, closed on shutdown."""
+
+import asyncio
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+from {{ cookiecutter.package_name }}.app import State, create_app
+from {{ cookiecutter.package_name }}.config import Settings
+
+from .support import ITEMS, lifespan_state
+
+
+async def test_lifespan_session_works_from_the_test_body(state: State) -> None:
+    """The session the lifespan opened serves a call made straight from a test.
+
+    This is what breaks when fixtures and tests run on different event loops.
+    """
+    async with state["http_session"].get("items/1") as response:
+        assert response.status == 200
+        assert await response.json() == ITEMS[1]
+
+
+async def test_requests_share_the_lifespan_session(client: httpx.AsyncClient, state: State) -> None:
+    """Concurrent requests through the app all use the session the lifespan owns."""
+    responses = await asyncio.gather(*(client.get("/ready") for _ in range(20)))
+    assert {response.status_code for response in responses} == {200}
+    assert not state["http_session"].closed
+
+
+async def test_session_is_closed_after_shutdown(settings: Settings) -> None:
+    """Leaving the lifespan closes its session."""
+    async with LifespanManager(create_app(settings)) as manager:
+        http_session = lifespan_state(manager)["http_session"]
+        assert not http_session.closed
+    assert http_session.closed
+
+
+async def test_ready_is_503_once_the_session_is_closed(settings: Settings) -> None:
+    """/ready answers 503 when the upstream session can no longer be used."""
+    async with LifespanManager(create_app(settings)) as manager:
+        await lifespan_state(manager)["http_session"].close()
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/ready")
+    assert response.status_code == 503
+    assert response.json() == {"status": "not ready", "http_session_open": False}
