@@ -4,9 +4,9 @@ from fastapi import APIRouter
 
 from . import health{% if cookiecutter.include_example_route %}, items{% endif %}
 
-ROUTERS: tuple[APIRouter, ...] = (
+ROUTERS: list[APIRouter] = [
     health.router,
 {%- if cookiecutter.include_example_route %}
     items.router,
 {%- endif %}
-)
+]

@@ -1,0 +1,118 @@
+"""Render the template and run what it renders."""
+
+import itertools
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parent.parent
+DEFAULTS: dict[str, Any] = json.loads((TEMPLATE / "cookiecutter.json").read_text("utf-8"))
+
+# The options each rendered combination varies; every other answer keeps its default.
+MATRIX: dict[str, list[Any]] = {
+    "python_version": DEFAULTS["python_version"],
+    "license": DEFAULTS["license"],
+    "include_example_route": [True, False],
+}
+
+
+def combinations() -> Iterator[dict[str, Any]]:
+    """Every combination of the options in MATRIX."""
+    for values in itertools.product(*MATRIX.values()):
+        yield dict(zip(MATRIX, values, strict=True))
+
+
+def combination_id(answers: Mapping[str, Any]) -> str:
+    """A readable test id, such as py3.12-MIT-example."""
+    example = "example" if answers.get("include_example_route", True) else "no-example"
+    return f"py{answers['python_version']}-{answers['license']}-{example}"
+
+
+def bake(output_dir: Path, config_file: Path, **answers: Any) -> Path:
+    """Render the template with the cookiecutter API, hooks included; returns the project."""
+    project = cookiecutter(
+        str(TEMPLATE),
+        no_input=True,
+        extra_context=answers,
+        output_dir=str(output_dir),
+        config_file=str(config_file),
+    )
+    return Path(project)
+
+
+def write_cookiecutter_config(folder: Path) -> Path:
+    """A cookiecutter config that keeps replays and clones inside `folder`."""
+    config = folder / "cookiecutter-config.yaml"
+    config.write_text(
+        f"cookiecutters_dir: {json.dumps(str(folder / 'cookiecutters'))}\n"
+        f"replay_dir: {json.dumps(str(folder / 'replay'))}\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+def uv_executable() -> str:
+    """The uv installed beside this interpreter, else the one on PATH."""
+    beside = Path(sysconfig.get_path("scripts")) / ("uv.exe" if os.name == "nt" else "uv")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("uv")
+    if found is None:
+        raise RuntimeError("uv is needed to install rendered projects; run `make test`")
+    return found
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without the template's own virtualenv, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
+    env.update(extra)
+    return env
+
+
+def run(command: list[str], cwd: Path, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    """Run `command` in `cwd`, capturing its output as text."""
+    return subprocess.run(
+        command, cwd=cwd, env=clean_env(**extra_env), capture_output=True, text=True, check=False
+    )
+
+
+_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected)")
+
+
+def pytest_counts(output: str) -> dict[str, int]:
+    """The counts on pytest's closing summary line, such as {"passed": 41}."""
+    summary = [line for line in output.splitlines() if re.search(r" in [\d.]+s\b", line)]
+    if not summary:
+        raise AssertionError(f"no pytest summary line in:\n{output}")
+    counts: dict[str, int] = {}
+    for number, kind in _COUNT.findall(summary[-1]):
+        counts["error" if kind.startswith("error") else kind] = int(number)
+    return counts
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def python_in(venv: Path) -> Path:
+    """The interpreter of a virtualenv."""
+    if os.name == "nt":
+        return venv / "Scripts" / "python.exe"
+    return venv / "bin" / "python"
+
+
+PYTHON = sys.executable

@@ -1,0 +1,73 @@
+"""Bad answers on the real cookiecutter CLI: exit 1, one clear sentence, no folder left."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .helpers import TEMPLATE
+
+BAD_ANSWERS = [
+    ("project_slug=1-service", "project_slug '1-service' must start with a letter"),
+    ("package_name=class", "package_name 'class' is a Python keyword"),
+    ("package_name=json", "would shadow the standard library module"),
+    ("package_name=fastapi", "would shadow the 'fastapi' package"),
+    ("package_name=tests", "would shadow the 'tests' package"),
+    ("author_email=nobody", "author_email 'nobody' must look like name@example.com."),
+    ("version=v1", "version 'v1' must be a PEP 440 version"),
+    ("description=", "description must not be empty."),
+]
+
+
+def _cookiecutter(
+    output_dir: Path, config: Path, *answers: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "--config-file",
+            str(config),
+            "--output-dir",
+            str(output_dir),
+            str(TEMPLATE),
+            *answers,
+        ],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(("answer", "message"), BAD_ANSWERS, ids=[a for a, _ in BAD_ANSWERS])
+def test_bad_answer_is_refused_and_leaves_nothing(
+    tmp_path: Path, cookiecutter_config: Path, answer: str, message: str
+) -> None:
+    """The hook's sentence reaches stderr, the CLI exits 1 and the output folder stays empty."""
+    result = _cookiecutter(tmp_path, cookiecutter_config, answer)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_good_answers_render_on_the_cli(tmp_path: Path, cookiecutter_config: Path) -> None:
+    """The same CLI call with good answers renders the project and prints the next steps."""
+    result = _cookiecutter(tmp_path, cookiecutter_config, "project_name=Orders API")
+    assert result.returncode == 0, result.stderr
+    assert [path.name for path in tmp_path.iterdir()] == ["orders-api"]
+    assert "uv run python -m orders_api" in result.stdout
+
+
+@pytest.mark.parametrize("answer", ["python_version=3.9", "license=GPL-3.0"])
+def test_answer_outside_the_choices_is_refused_by_cookiecutter(
+    tmp_path: Path, cookiecutter_config: Path, answer: str
+) -> None:
+    """cookiecutter itself refuses a choice it does not offer, before any hook runs."""
+    result = _cookiecutter(tmp_path, cookiecutter_config, answer)
+    assert result.returncode != 0
+    assert "but the choices are" in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,218 @@
+"""The hooks' functions, imported and called directly."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from .helpers import DEFAULTS, TEMPLATE
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, TEMPLATE / "hooks" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+pre_gen = _load("pre_gen_project")
+post_gen = _load("post_gen_project")
+
+GOOD: dict[str, Any] = {
+    **DEFAULTS,
+    "project_slug": "my-service",
+    "package_name": "my_service",
+    "python_version": "3.11",
+    "license": "MIT",
+}
+
+
+def test_good_answers_have_no_problems() -> None:
+    """The defaults, as cookiecutter renders them, pass every check."""
+    assert pre_gen.problems(GOOD) == []
+    assert pre_gen.main(GOOD) == 0
+
+
+@pytest.mark.parametrize("slug", ["my-service", "svc", "a1-b2", "my_service"])
+def test_check_slug_accepts(slug: str) -> None:
+    """Lowercase names joined by single hyphens or underscores are valid slugs."""
+    assert pre_gen.check_slug(slug) is None
+
+
+@pytest.mark.parametrize("slug", ["", "1service", "My-Service", "my--service", "my-", "a b", "ü"])
+def test_check_slug_rejects(slug: str) -> None:
+    """Anything else is refused with a sentence naming the slug."""
+    assert pre_gen.check_slug(slug) == (
+        f"project_slug {slug!r} must start with a letter and hold only lowercase letters, "
+        "digits and single hyphens or underscores between them."
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("class", "is a Python keyword"),
+        ("match", "is a Python keyword"),
+        ("json", "would shadow the standard library module"),
+        ("asyncio", "would shadow the standard library module"),
+        ("fastapi", "would shadow the 'fastapi' package"),
+        ("pytest", "would shadow the 'pytest' package"),
+        ("tests", "would shadow the 'tests' package"),
+        ("2fast", "must be a lowercase Python identifier"),
+        ("My_Pkg", "must be a lowercase Python identifier"),
+        ("my-pkg", "must be a lowercase Python identifier"),
+    ],
+)
+def test_check_package_rejects_with_the_reason(name: str, reason: str) -> None:
+    """A package name that could not be imported, or would hide a module, is refused."""
+    message = pre_gen.check_package(name)
+    assert message is not None
+    assert reason in message
+
+
+@pytest.mark.parametrize("email", ["a@b.co", "first.last+tag@mail.example.org"])
+def test_check_email_accepts(email: str) -> None:
+    """Ordinary addresses pass."""
+    assert pre_gen.check_email(email) is None
+
+
+@pytest.mark.parametrize(
+    "email", ["", "you", "you@", "@example.com", 'a"b@c.de', "a@b", "a b@c.de"]
+)
+def test_check_email_rejects(email: str) -> None:
+    """Addresses that are not name@domain.tld are refused."""
+    assert pre_gen.check_email(email) == f"author_email {email!r} must look like name@example.com."
+
+
+@pytest.mark.parametrize("version", ["0.1.0", "1", "2.0.0rc1", "1.0a2", "1.0.post1", "1.0.dev3"])
+def test_check_version_accepts(version: str) -> None:
+    """Public PEP 440 versions pass."""
+    assert pre_gen.check_version(version) is None
+
+
+@pytest.mark.parametrize("version", ["", "v1.0", "1.0.0-beta", "01.0", "1.0+local", "latest"])
+def test_check_version_rejects(version: str) -> None:
+    """Anything else is refused."""
+    assert pre_gen.check_version(version) is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("", "must not be empty"),
+        ("   ", "must not be empty"),
+        ("two\nlines", "single line"),
+        ("tab\there", "single line"),
+        ("x" * 201, "at most 200 characters"),
+    ],
+)
+def test_check_text_rejects(value: str, problem: str) -> None:
+    """Free text must be one non-empty line of at most 200 characters."""
+    message = pre_gen.check_text("description", value)
+    assert message is not None
+    assert problem in message
+
+
+@pytest.mark.parametrize("value", ["Ünïcödé 名前 🚀", 'it\'s "quoted" \\ {{ x }} {% y %} $HOME'])
+def test_check_text_accepts_any_printable_line(value: str) -> None:
+    """Quotes, backslashes, braces and non-ASCII are fine: they are escaped where they land."""
+    assert pre_gen.check_text("project_name", value) is None
+
+
+def test_problems_lists_each_bad_answer_once() -> None:
+    """Each bad answer gives exactly one sentence."""
+    answers = {**GOOD, "version": "latest", "license": "GPL", "set_up_now": "yes"}
+    found = pre_gen.problems(answers)
+    assert len(found) == 3
+    assert all(message.endswith(".") for message in found)
+
+
+def test_prune_removes_the_example_only_when_off(tmp_path: Path) -> None:
+    """The example route's files go when the option is off, and stay when it is on."""
+    paths = [tmp_path / "src/pkg/routes/items.py", tmp_path / "tests/test_items.py"]
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("", encoding="utf-8")
+    assert post_gen.prune(tmp_path, {"include_example_route": True, "package_name": "pkg"}) == []
+    assert all(path.exists() for path in paths)
+    removed = post_gen.prune(tmp_path, {"include_example_route": False, "package_name": "pkg"})
+    assert removed == paths
+    assert not any(path.exists() for path in paths)
+
+
+def test_choose_license_keeps_only_the_chosen_text(tmp_path: Path) -> None:
+    """LICENSE holds the chosen text and the other texts are gone."""
+    (tmp_path / "licenses").mkdir()
+    for name in ("MIT", "Apache-2.0"):
+        (tmp_path / "licenses" / name).write_text(f"{name} text", encoding="utf-8")
+    post_gen.choose_license(tmp_path, "Apache-2.0")
+    assert (tmp_path / "LICENSE").read_text("utf-8") == "Apache-2.0 text"
+    assert not (tmp_path / "licenses").exists()
+
+
+def test_set_up_steps_use_uv_when_present(tmp_path: Path) -> None:
+    """With uv: sync, then the tests; without: venv, pip and the tests."""
+    assert post_gen.set_up_steps(tmp_path, "/bin/uv") == [
+        ["/bin/uv", "sync"],
+        ["/bin/uv", "run", "pytest", "-q"],
+    ]
+    steps = post_gen.set_up_steps(tmp_path, None)
+    assert steps[0] == [sys.executable, "-m", "venv", ".venv"]
+    assert steps[2][-4:] == ["-e", ".", "--group", "dev"]
+    assert steps[-1][-3:] == ["-m", "pytest", "-q"]
+
+
+def test_set_up_reports_the_failing_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A failing step stops the set-up and says which command failed and where to rerun it."""
+    ran = tmp_path / "ran"
+    steps = [
+        [sys.executable, "-c", "raise SystemExit(3)"],
+        [sys.executable, "-c", f"open({str(ran)!r}, 'w')"],
+    ]
+    assert post_gen.set_up(tmp_path, steps) is False
+    assert not ran.exists()
+    err = capsys.readouterr().err
+    assert "exited with 3" in err
+    assert f"The project is kept in {tmp_path}" in err
+
+
+def test_set_up_runs_every_step(tmp_path: Path) -> None:
+    """Steps that succeed all run, in order."""
+    log = tmp_path / "log"
+    steps = [[sys.executable, "-c", f"open({str(log)!r}, 'a').write('{n}')"] for n in "123"]
+    assert post_gen.set_up(tmp_path, steps) is True
+    assert log.read_text("utf-8") == "123"
+
+
+def test_next_steps_name_both_install_flows() -> None:
+    """The closing message shows the uv and the pip way in, and how to run the service."""
+    text = post_gen.next_steps(GOOD, set_up_done=False)
+    assert "cd my-service" in text
+    assert "uv sync" in text
+    assert "pip install -e . --group dev" in text
+    assert "python -m my_service" in text
+    assert "uv sync" not in post_gen.next_steps(GOOD, set_up_done=True)
+
+
+def test_hooks_are_importable_without_running() -> None:
+    """Importing a hook runs nothing: the context is parsed only under __main__."""
+    hook = str(TEMPLATE / "hooks" / "post_gen_project.py")
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('h', {hook!r})\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "print(module.CONTEXT_JSON)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "{{ cookiecutter | tojson }}"
