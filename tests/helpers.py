@@ -5,10 +5,14 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import sysconfig
+import threading
+import time
+import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -116,3 +120,58 @@ def python_in(venv: Path) -> Path:
 
 
 PYTHON = sys.executable
+
+
+class Service:
+    """A server process whose combined output is collected as it runs."""
+
+    def __init__(self, command: list[str], cwd: Path, **extra_env: str) -> None:
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=clean_env(PYTHONUNBUFFERED="1", **extra_env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        """Everything the process has printed so far."""
+        return "".join(self.lines)
+
+    def get(self, url: str, timeout: float) -> tuple[int, bytes]:
+        """GET `url` (a loopback address), retrying until it answers or `timeout` passes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the service exited early:\n{self.output}")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+                    return response.status, response.read()
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def stop(self, sig: int = signal.SIGTERM, *, group: bool = False, timeout: float = 30) -> int:
+        """Send `sig` (to the whole process group if `group`) and wait for the exit code."""
+        if group:
+            os.killpg(self.process.pid, sig)
+        else:
+            self.process.send_signal(sig)
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        return code

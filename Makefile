@@ -1,0 +1,47 @@
+# Needs only Python 3.11+ (as $(PYTHON)), git and make: every target installs what it uses.
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(abspath $(TOOLS)/bin/uv)
+VENV := .venv
+DEMO_DIR ?= build/demo
+DEMO_PROJECT := $(DEMO_DIR)/my-service
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test test-fast test-slow lint format clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.9,<1"
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --locked --quiet
+	@touch $@
+
+demo: $(VENV)/.synced  ## Render a project with the defaults, run its tests, then serve it (Ctrl-C stops)
+	rm -rf $(DEMO_PROJECT)
+	$(UV) run --no-sync cookiecutter --no-input --output-dir $(DEMO_DIR) .
+	cd $(DEMO_PROJECT) && $(UV) sync --quiet && $(UV) run --no-sync pytest
+	cd $(DEMO_PROJECT) && exec .venv/bin/python -m my_service
+
+test: test-fast test-slow  ## Run every check: the fast tier, then the slow tier
+
+test-fast: lint  ## Render every combination, check structure and lint, unit-test the hooks
+	$(UV) run --no-sync pytest -m "not slow"
+
+test-slow: $(VENV)/.synced  ## Install, type-check and run generated projects; end-to-end tests
+	$(UV) run --no-sync pytest -m slow
+
+lint: $(VENV)/.synced  ## ruff and mypy on the template's own code
+	$(UV) run --no-sync ruff check .
+	$(UV) run --no-sync ruff format --check .
+	$(UV) run --no-sync mypy
+
+format: $(VENV)/.synced  ## Format the template's own code
+	$(UV) run --no-sync ruff format .
+	$(UV) run --no-sync ruff check --fix .
+
+clean:  ## Remove the tool environments and build output
+	rm -rf $(TOOLS) $(VENV) build

@@ -1,0 +1,156 @@
+"""Generated projects install, type-check and pass their own suite (slow tier)."""
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .helpers import bake, combination_id, pytest_counts, python_in, run, uv_executable
+
+pytestmark = pytest.mark.slow
+
+# Installed and run: this machine's Python is 3.11, so runtime checks render for 3.11.
+RUNTIME = [
+    {"python_version": "3.11", "license": "MIT", "include_example_route": True},
+    {"python_version": "3.11", "license": "Proprietary", "include_example_route": False},
+]
+# Checked statically for a newer minimum: mypy at that version, with a 3.11 install's packages.
+STATIC = [
+    {"python_version": "3.12", "license": "BSD-3-Clause", "include_example_route": False},
+    {"python_version": "3.13", "license": "Apache-2.0", "include_example_route": True},
+    {"python_version": "3.14", "license": "MIT", "include_example_route": True},
+    {"python_version": "3.14", "license": "Proprietary", "include_example_route": False},
+]
+
+
+def _sync(project: Path) -> None:
+    result = run([uv_executable(), "sync", "--quiet"], project)
+    assert result.returncode == 0, result.stderr
+
+
+def _pytest(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    python = str(python_in(project / ".venv"))
+    return run(
+        [python, "-m", "pytest", "-p", "no:cacheprovider", *args], project, PYTHONDEVMODE="1"
+    )
+
+
+Installer = Callable[[dict[str, Any]], Path]
+
+
+@pytest.fixture(name="install", scope="module")
+def fixture_install(
+    tmp_path_factory: pytest.TempPathFactory, cookiecutter_config: Path
+) -> Installer:
+    """Render a combination and sync its .venv with uv, once per combination."""
+    projects: dict[str, Path] = {}
+
+    def install(answers: dict[str, Any]) -> Path:
+        name = combination_id(answers)
+        if name not in projects:
+            project = bake(tmp_path_factory.mktemp(name), cookiecutter_config, **answers)
+            _sync(project)
+            projects[name] = project
+        return projects[name]
+
+    return install
+
+
+@pytest.fixture(name="installed", params=RUNTIME, ids=combination_id)
+def fixture_installed(request: pytest.FixtureRequest, install: Installer) -> Path:
+    """A rendered project with its .venv synced by uv."""
+    answers: dict[str, Any] = request.param
+    return install(answers)
+
+
+@pytest.fixture(name="mypy_cache", scope="module")
+def fixture_mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One mypy cache for every project checked here: the libraries are analysed once."""
+    return tmp_path_factory.mktemp("mypy-cache")
+
+
+def test_generated_suite_passes(installed: Path) -> None:
+    """The generated tests pass under PYTHONDEVMODE and -W error, with nothing skipped."""
+    result = _pytest(installed, "-W", "error")
+    counts = pytest_counts(result.stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert counts.get("passed", 0) >= 20
+    assert counts.keys() == {"passed"}, counts
+
+
+def test_generated_lint_and_types_are_clean(installed: Path, mypy_cache: Path) -> None:
+    """ruff check, ruff format --check and mypy --strict pass in the generated project."""
+    bin_dir = python_in(installed / ".venv").parent
+    for command in (
+        [str(bin_dir / "ruff"), "check", "."],
+        [str(bin_dir / "ruff"), "format", "--check", "."],
+        [str(bin_dir / "mypy"), "--strict", "--cache-dir", str(mypy_cache)],
+    ):
+        result = run(command, installed)
+        assert result.returncode == 0, f"{command[0]}:\n{result.stdout}{result.stderr}"
+
+
+@pytest.mark.parametrize("answers", STATIC, ids=combination_id)
+def test_newer_minimum_type_checks(
+    tmp_path: Path,
+    cookiecutter_config: Path,
+    install: Installer,
+    mypy_cache: Path,
+    answers: dict[str, Any],
+) -> None:
+    """A project for a newer minimum Python passes mypy --strict at that version."""
+    project = bake(tmp_path, cookiecutter_config, **answers)
+    python = python_in(install(RUNTIME[0]) / ".venv")
+    command = [
+        str(python.parent / "mypy"),
+        "--strict",
+        "--python-executable",
+        str(python),
+        "--cache-dir",
+        str(mypy_cache),
+    ]
+    result = run(command, project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f'python_version = "{answers["python_version"]}"' in (
+        project / "pyproject.toml"
+    ).read_text("utf-8")
+
+
+def test_suite_catches_the_loop_scope_trap(installed: Path) -> None:
+    """Without the session test loop, the tests that use the lifespan's session fail.
+
+    This proves the suite guards what the template exists for: remove one line of the
+    asyncio configuration and the failure is loud, not silent.
+    """
+    pyproject = installed / "pyproject.toml"
+    original = pyproject.read_text("utf-8")
+    trap = 'asyncio_default_test_loop_scope = "session"\n'
+    assert trap in original
+    try:
+        pyproject.write_text(original.replace(trap, ""), encoding="utf-8")
+        result = _pytest(installed)
+    finally:
+        pyproject.write_text(original, encoding="utf-8")
+    counts = pytest_counts(result.stdout)
+    assert result.returncode == 1
+    assert counts.get("failed", 0) + counts.get("error", 0) >= 3
+    assert "Timeout context manager should be used inside a task" in result.stdout
+
+
+def test_suite_fails_on_a_leaked_session(installed: Path) -> None:
+    """A test that leaves an aiohttp session open fails the run: warnings are errors."""
+    leak = installed / "tests" / "test_zz_leak.py"
+    leak.write_text(
+        "import aiohttp\n\n\n"
+        "async def test_leaks_a_session() -> None:\n"
+        "    aiohttp.ClientSession()\n",
+        encoding="utf-8",
+    )
+    try:
+        result = _pytest(installed)
+    finally:
+        leak.unlink()
+    assert result.returncode != 0
+    assert "Unclosed client session" in result.stdout + result.stderr
