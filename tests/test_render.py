@@ -33,6 +33,7 @@ ALWAYS = [
     "tests/test_config.py",
     "tests/test_health.py",
     "tests/test_lifespan.py",
+    "tests/test_security.py",
     "tests/test_upstream.py",
 ]
 EXAMPLE = ["src/{package}/routes/items.py", "tests/test_items.py"]

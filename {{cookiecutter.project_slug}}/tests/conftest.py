@@ -12,37 +12,28 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from {{ cookiecutter.package_name }}.app import State, create_app
+from {{ cookiecutter.package_name }}.app import State
 from {{ cookiecutter.package_name }}.config import Settings
 
-from .support import MAX_BODY_BYTES, ClientFactory, lifespan_state, run_upstream
+from .support import (
+    ClientFactory,
+    Upstream,
+    lifespan_state,
+    make_settings,
+    run_upstream,
+    serve,
+)
 
 
-def make_settings(upstream_url: str, **overrides: Any) -> Settings:
-    """Settings for a test: nothing read from `.env`, the upstream at `upstream_url`."""
-    values: dict[str, Any] = {
-        "upstream_base_url": upstream_url,
-        "upstream_timeout": 5.0,
-        "upstream_max_body_bytes": MAX_BODY_BYTES,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)
-
-
-@asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, LifespanManager]]:
-    """Run an app through its lifespan and talk to it in-process over httpx."""
-    async with LifespanManager(create_app(settings)) as manager:
-        # manager.app, not the bare app: it carries the lifespan's state into each request.
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client, manager
+@pytest.fixture(name="upstream", scope="session")
+async def fixture_upstream() -> AsyncIterator[Upstream]:
+    async with run_upstream() as upstream:
+        yield upstream
 
 
 @pytest.fixture(name="upstream_url", scope="session")
-async def fixture_upstream_url() -> AsyncIterator[str]:
-    async with run_upstream() as url:
-        yield url
+def fixture_upstream_url(upstream: Upstream) -> str:
+    return upstream.url
 
 
 @pytest.fixture(name="settings", scope="session")

@@ -5,13 +5,16 @@ import json
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import NamedTuple, cast
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, cast
 
 import httpx
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from asgi_lifespan import LifespanManager
 
-from {{ cookiecutter.package_name }}.app import State
+from {{ cookiecutter.package_name }}.app import State, create_app
+from {{ cookiecutter.package_name }}.config import Settings
 
 # The upstream's items; any other id is a 404.
 ITEMS = {1: {"id": 1, "name": "widget"}}
@@ -44,11 +47,27 @@ FAULTS = [
 ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
+# Headers the upstream sends that must never reach the service's clients.
+PRIVATE_HEADERS = {"Set-Cookie": "upstream-session=secret", "X-Upstream-Internal": "secret"}
+
+
+@dataclass
+class Upstream:
+    """The running fake upstream: its base URL, and every path and query it was asked for."""
+
+    url: str
+    seen: list[str] = field(default_factory=list)
+
+
 async def _item(request: web.Request) -> web.Response:
     item = ITEMS.get(int(request.match_info["item_id"]))
     if item is None:
         raise web.HTTPNotFound
-    return web.json_response(item)
+    return web.json_response(item, headers=PRIVATE_HEADERS)
+
+
+async def _headers(request: web.Request) -> web.Response:
+    return web.json_response({"authorization": request.headers.get("Authorization")})
 
 
 async def _fault(request: web.Request) -> web.StreamResponse:  # noqa: PLR0911 - one branch per fault
@@ -86,9 +105,17 @@ async def _fault(request: web.Request) -> web.StreamResponse:  # noqa: PLR0911 -
 
 
 @asynccontextmanager
-async def run_upstream() -> AsyncIterator[str]:
-    """Serve the fake upstream on 127.0.0.1 at a free port; yields its base URL."""
-    app = web.Application()
+async def run_upstream() -> AsyncIterator[Upstream]:
+    """Serve the fake upstream on 127.0.0.1 at a free port."""
+    seen: list[str] = []
+
+    @web.middleware
+    async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
+        seen.append(request.path_qs)
+        return await handler(request)
+
+    app = web.Application(middlewares=[record])
+    app.router.add_get("/headers", _headers)
     app.router.add_get("/items/{item_id:\\d+}", _item)
     app.router.add_get("/faults/{mode}/items/{item_id:\\d+}", _fault)
     # handler_cancellation: a request the client gave up on stops waiting at once.
@@ -98,7 +125,7 @@ async def run_upstream() -> AsyncIterator[str]:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}/"
+        yield Upstream(f"http://{host}:{port}/", seen)
     finally:
         await runner.cleanup()
 
@@ -115,3 +142,24 @@ def lifespan_state(manager: LifespanManager) -> State:
     """The state the app's lifespan yielded, as every request through `manager.app` sees it."""
     # asgi-lifespan keeps that dict here and puts this same object in each request's scope.
     return cast(State, manager._state)  # noqa: SLF001
+
+
+def make_settings(upstream_url: str, **overrides: Any) -> Settings:
+    """Settings for a test: nothing read from `.env`, the upstream at `upstream_url`."""
+    values: dict[str, Any] = {
+        "upstream_base_url": upstream_url,
+        "upstream_timeout": 5.0,
+        "upstream_max_body_bytes": MAX_BODY_BYTES,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, LifespanManager]]:
+    """Run an app through its lifespan and talk to it in-process over httpx."""
+    async with LifespanManager(create_app(settings)) as manager:
+        # manager.app, not the bare app: it carries the lifespan's state into each request.
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client, manager

@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from .support import FAULTS, ITEMS, ClientFactory, Fault, refused_url
+from .support import FAULTS, ITEMS, PRIVATE_HEADERS, ClientFactory, Fault, Upstream, refused_url
 
 # Far below support.SLOW_SECONDS, far above a loopback round trip.
 SHORT_TIMEOUT = 0.3
@@ -62,3 +62,48 @@ async def test_refused_connection_is_502(client_for: ClientFactory) -> None:
         response = await client.get("/items/1")
     assert response.status_code == 502
     assert response.json() == {"detail": "upstream unreachable"}
+
+
+async def test_upstream_headers_are_not_forwarded(client: httpx.AsyncClient) -> None:
+    """Cookies and internal headers the upstream sends stay between it and the service."""
+    response = await client.get("/items/1")
+    assert response.status_code == 200
+    for name in PRIVATE_HEADERS:
+        assert name.lower() not in response.headers
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/items/1?url=http://127.0.0.2/&host=127.0.0.2",
+        "/items/1?item_id=2",
+        "/items/1#http://127.0.0.2/",
+    ],
+)
+async def test_query_cannot_move_the_upstream_call(
+    client: httpx.AsyncClient, upstream: Upstream, target: str
+) -> None:
+    """Whatever the caller adds, the upstream is asked for exactly items/1 and nothing else."""
+    before = len(upstream.seen)
+    response = await client.get(target)
+    assert response.status_code == 200
+    assert upstream.seen[before:] == ["/items/1"]
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/items/%2F%2F127.0.0.2%2Fitems%2F1",
+        "/items/..%2F..%2Fheaders",
+        "/items/http:%2F%2F127.0.0.2",
+        "/items//127.0.0.2/items/1",
+    ],
+)
+async def test_crafted_paths_never_reach_the_upstream(
+    client: httpx.AsyncClient, upstream: Upstream, target: str
+) -> None:
+    """Ids that smuggle a host or a path are refused before any upstream call."""
+    before = len(upstream.seen)
+    response = await client.get(target)
+    assert response.status_code in {404, 422}
+    assert upstream.seen[before:] == []

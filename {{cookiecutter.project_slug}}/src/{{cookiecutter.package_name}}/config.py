@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     docs_enabled: bool = True
+    cors_origins: list[str] = []
 
     upstream_base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:9000/")
     upstream_token: SecretStr | None = None
@@ -29,6 +30,13 @@ class Settings(BaseSettings):
     upstream_connect_timeout: Seconds = 3.0
     upstream_max_connections: Annotated[int, Field(ge=1)] = 100
     upstream_max_body_bytes: Annotated[int, Field(ge=1)] = 1_048_576
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard_origin(cls, origins: list[str]) -> list[str]:
+        if "*" in origins:
+            raise ValueError("list the origins that may call the service; '*' is not allowed")
+        return origins
 
     @field_validator("upstream_base_url")
     @classmethod
