@@ -10,13 +10,15 @@ import re
 import sys
 import unicodedata
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 CONTEXT_JSON = r"""{{ cookiecutter | tojson }}"""
 
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
 LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary")
-BOOLEANS = ("include_example_route", "set_up_now")
+CI_SERVICES = ("github", "gitlab", "none")
+BOOLEANS = ("include_example_route", "docker", "pre_commit", "git_init", "set_up_now")
 # Import names the generated project uses (or its tests do): a package with one of these
 # names would hide the real module from the project itself.
 TAKEN_NAMES = frozenset(
@@ -54,6 +56,11 @@ TAKEN_NAMES = frozenset(
     }
 )
 MAX_TEXT_LENGTH = 200
+# Characters that reorder how text is displayed: in source code they can make it read
+# differently from what runs ("Trojan Source"), so no answer may carry them.
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 
 _SLUG = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 _PACKAGE = re.compile(r"[a-z_][a-z0-9_]*")
@@ -73,6 +80,8 @@ def check_text(field: str, value: object) -> str | None:
         return f"{field} must be at most {MAX_TEXT_LENGTH} characters long, got {len(value)}."
     if any(unicodedata.category(char) in {"Cc", "Cs"} for char in value):
         return f"{field} must be a single line without control characters."
+    if BIDI_CONTROLS.intersection(value):
+        return f"{field} must not contain characters that reverse the direction of text."
     return None
 
 
@@ -130,6 +139,16 @@ def check_boolean(field: str, value: object) -> str | None:
     return None
 
 
+def check_target(project: Path) -> str | None:
+    """The folder being rendered into must be new or empty, so nothing in it is overwritten."""
+    if any(project.iterdir()):
+        return (
+            f"{project} already holds files, and rendering again would overwrite them; "
+            "render into a new folder and compare, or follow the template with `cruft update`."
+        )
+    return None
+
+
 def problems(context: Mapping[str, Any]) -> list[str]:
     """Every problem with the answers, one sentence each; empty when all is well."""
     checks: list[Callable[[], str | None]] = [
@@ -142,18 +161,20 @@ def problems(context: Mapping[str, Any]) -> list[str]:
         lambda: check_version(context.get("version")),
         lambda: check_choice("python_version", context.get("python_version"), PYTHON_VERSIONS),
         lambda: check_choice("license", context.get("license"), LICENSES),
+        lambda: check_choice("ci", context.get("ci"), CI_SERVICES),
         *(lambda field=field: check_boolean(field, context.get(field)) for field in BOOLEANS),
     ]
     return [message for check in checks if (message := check()) is not None]
 
 
-def main(context: Mapping[str, Any]) -> int:
+def main(context: Mapping[str, Any], project: Path) -> int:
     """Print each problem on stderr; 1 if there was any."""
-    found = problems(context)
+    target = check_target(project)
+    found = [target] if target is not None else problems(context)
     for message in found:
         print(f"error: {message}", file=sys.stderr)  # noqa: T201 - the hook talks on stderr
     return 1 if found else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(json.loads(CONTEXT_JSON)))
+    sys.exit(main(json.loads(CONTEXT_JSON), Path.cwd()))

@@ -71,3 +71,26 @@ def test_answer_outside_the_choices_is_refused_by_cookiecutter(
     assert result.returncode != 0
     assert "but the choices are" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_rendering_over_an_existing_project_changes_nothing(
+    tmp_path: Path, cookiecutter_config: Path
+) -> None:
+    """Without -f cookiecutter refuses, with -f the hook does: the user's files stay as they are."""
+    first = _cookiecutter(tmp_path, cookiecutter_config)
+    assert first.returncode == 0, first.stderr
+    project = tmp_path / "my-service"
+    readme = project / "README.md"
+    readme.write_text("my own notes", encoding="utf-8")
+    (project / "src" / "my_service" / "routes" / "items.py").unlink()
+    before = {path: path.read_bytes() for path in project.rglob("*") if path.is_file()}
+
+    again = _cookiecutter(tmp_path, cookiecutter_config)
+    forced = _cookiecutter(tmp_path, cookiecutter_config, "--overwrite-if-exists")
+
+    assert again.returncode != 0
+    assert "already exists" in again.stdout + again.stderr
+    assert forced.returncode == 1
+    assert "already holds files" in forced.stderr
+    after = {path: path.read_bytes() for path in project.rglob("*") if path.is_file()}
+    assert after == before

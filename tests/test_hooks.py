@@ -33,10 +33,20 @@ GOOD: dict[str, Any] = {
 }
 
 
-def test_good_answers_have_no_problems() -> None:
+def test_good_answers_have_no_problems(tmp_path: Path) -> None:
     """The defaults, as cookiecutter renders them, pass every check."""
     assert pre_gen.problems(GOOD) == []
-    assert pre_gen.main(GOOD) == 0
+    assert pre_gen.main(GOOD, tmp_path) == 0
+
+
+def test_a_folder_with_files_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Rendering into a folder that already holds files stops, saying why and what to do."""
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    assert pre_gen.main(GOOD, tmp_path) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "already holds files" in err
+    assert "cruft update" in err
 
 
 @pytest.mark.parametrize("slug", ["my-service", "svc", "a1-b2", "my_service"])
@@ -110,6 +120,8 @@ def test_check_version_rejects(version: str) -> None:
         ("two\nlines", "single line"),
         ("tab\there", "single line"),
         ("x" * 201, "at most 200 characters"),
+        ("abc\u202edcba", "reverse the direction of text"),
+        ("\u2066name\u2069", "reverse the direction of text"),
     ],
 )
 def test_check_text_rejects(value: str, problem: str) -> None:
