@@ -21,6 +21,18 @@ PRUNED_WHEN_OFF: Mapping[str, Sequence[str]] = {
         "src/{package}/routes/items.py",
         "tests/test_items.py",
     ),
+    "docker": ("Dockerfile", ".dockerignore"),
+    "pre_commit": (".pre-commit-config.yaml",),
+}
+# What the ci choice keeps; the files of every other service go.
+CI_FILES: Mapping[str, Sequence[str]] = {
+    "github": (
+        ".github/workflows/ci.yml",
+        ".github/workflows/newest.yml",
+        ".github/dependabot.yml",
+    ),
+    "gitlab": (".gitlab-ci.yml",),
+    "none": (),
 }
 LICENSES_DIR = "licenses"
 
@@ -35,6 +47,22 @@ def prune(project: Path, context: Mapping[str, Any]) -> list[Path]:
             path = project / pattern.format(package=context["package_name"])
             path.unlink()
             removed.append(path)
+    return removed
+
+
+def choose_ci(project: Path, service: str) -> list[Path]:
+    """Keep the CI files of the chosen service, remove the others; returns what was removed."""
+    removed = []
+    for other, paths in CI_FILES.items():
+        if other == service:
+            continue
+        for pattern in paths:
+            path = project / pattern
+            path.unlink()
+            removed.append(path)
+    for folder in (project / ".github" / "workflows", project / ".github"):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
     return removed
 
 
@@ -79,6 +107,44 @@ def set_up(project: Path, steps: Sequence[Sequence[str]]) -> bool:
     return True
 
 
+def git_init_steps(git: str, context: Mapping[str, Any]) -> list[list[str]]:
+    """The commands that create the repository and commit everything as the author."""
+    author = [
+        "-c",
+        f"user.name={context['author_name']}",
+        "-c",
+        f"user.email={context['author_email']}",
+    ]
+    return [
+        [git, "init", "--quiet"],
+        [git, "add", "--all"],
+        [git, *author, "commit", "--quiet", "--no-verify", "-m", "Initial commit"],
+    ]
+
+
+def git_init(project: Path, git: str | None, context: Mapping[str, Any]) -> bool:
+    """Put the project under git with one commit; without git, say so and carry on."""
+    if git is None:
+        print(  # noqa: T201
+            "git_init: git was not found on PATH, so no repository was created. "
+            "Install git, then run `git init` in the project.",
+            file=sys.stderr,
+        )
+        return False
+    for step in git_init_steps(git, context):
+        result = subprocess.run(  # noqa: S603 - fixed commands
+            step, cwd=project, capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0:
+            print(  # noqa: T201
+                f"git_init stopped: `{' '.join(step[:2])} ...` exited with "
+                f"{result.returncode}: {result.stderr.strip()}",
+                file=sys.stderr,
+            )
+            return False
+    return True
+
+
 def next_steps(context: Mapping[str, Any], *, set_up_done: bool) -> str:
     """What to type next, for uv and for pip."""
     slug, package = context["project_slug"], context["package_name"]
@@ -100,10 +166,13 @@ def next_steps(context: Mapping[str, Any], *, set_up_done: bool) -> str:
 def main(context: Mapping[str, Any], project: Path) -> int:
     """Prune, choose the license, set up when asked, print the next steps; always 0."""
     prune(project, context)
+    choose_ci(project, context["ci"])
     choose_license(project, context["license"])
     set_up_done = False
     if context["set_up_now"]:
         set_up_done = set_up(project, set_up_steps(project, shutil.which("uv")))
+    if context["git_init"]:
+        git_init(project, shutil.which("git"), context)
     print(next_steps(context, set_up_done=set_up_done))  # noqa: T201
     return 0
 

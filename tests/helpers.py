@@ -23,23 +23,62 @@ TEMPLATE = Path(__file__).resolve().parent.parent
 DEFAULTS: dict[str, Any] = json.loads((TEMPLATE / "cookiecutter.json").read_text("utf-8"))
 
 # The options each rendered combination varies; every other answer keeps its default.
+# MATRIX is rendered as a full product; each SPREAD option's values are spread across
+# that product so that every pair of values of any two options meets at least once.
 MATRIX: dict[str, list[Any]] = {
     "python_version": DEFAULTS["python_version"],
     "license": DEFAULTS["license"],
     "include_example_route": [True, False],
 }
+SPREAD: dict[str, list[Any]] = {
+    "docker": [True, False],
+    "ci": DEFAULTS["ci"],
+    "pre_commit": [True, False],
+    "git_init": [True, False],
+}
+Pair = tuple[str, Any, str, Any]
+
+
+def _pairs(answers: Mapping[str, Any]) -> set[Pair]:
+    return {(a, answers[a], b, answers[b]) for a, b in itertools.combinations(sorted(answers), 2)}
 
 
 def combinations() -> Iterator[dict[str, Any]]:
-    """Every combination of the options in MATRIX."""
+    """The full product of MATRIX, each row completed with the SPREAD values that meet
+    the most pairs of values not met yet (a greedy pairwise cover, deterministic)."""
+    met: set[Pair] = set()
+    choices = [
+        dict(zip(SPREAD, values, strict=True)) for values in itertools.product(*SPREAD.values())
+    ]
     for values in itertools.product(*MATRIX.values()):
-        yield dict(zip(MATRIX, values, strict=True))
+        row = dict(zip(MATRIX, values, strict=True))
+        best = max(choices, key=lambda extra: len(_pairs({**row, **extra}) - met))
+        answers = {**row, **best}
+        met |= _pairs(answers)
+        yield answers
 
 
 def combination_id(answers: Mapping[str, Any]) -> str:
-    """A readable test id, such as py3.12-MIT-example."""
+    """A readable test id, such as py3.12-MIT-example (plus docker-github-pre-commit-git)."""
     example = "example" if answers.get("include_example_route", True) else "no-example"
-    return f"py{answers['python_version']}-{answers['license']}-{example}"
+    parts = [f"py{answers['python_version']}", answers["license"], example]
+    for option, on, off in (
+        ("docker", "docker", "no-docker"),
+        ("ci", None, None),
+        ("pre_commit", "pre-commit", "no-pre-commit"),
+        ("git_init", "git", "no-git"),
+    ):
+        if option in answers:
+            value = answers[option]
+            parts.append(f"ci-{value}" if on is None else (on if value else off))
+    return "-".join(parts)
+
+
+def project_files(project: Path) -> Iterator[Path]:
+    """The files of a rendered project, leaving out the repository git_init creates."""
+    for path in project.rglob("*"):
+        if path.is_file() and ".git" not in path.relative_to(project).parts:
+            yield path
 
 
 def bake(output_dir: Path, config_file: Path, **answers: Any) -> Path:

@@ -30,6 +30,7 @@ GOOD: dict[str, Any] = {
     "package_name": "my_service",
     "python_version": "3.11",
     "license": "MIT",
+    "ci": "github",
 }
 
 
@@ -151,9 +152,10 @@ def test_prune_removes_the_example_only_when_off(tmp_path: Path) -> None:
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("", encoding="utf-8")
-    assert post_gen.prune(tmp_path, {"include_example_route": True, "package_name": "pkg"}) == []
+    context = {**GOOD, "package_name": "pkg"}
+    assert post_gen.prune(tmp_path, {**context, "include_example_route": True}) == []
     assert all(path.exists() for path in paths)
-    removed = post_gen.prune(tmp_path, {"include_example_route": False, "package_name": "pkg"})
+    removed = post_gen.prune(tmp_path, {**context, "include_example_route": False})
     assert removed == paths
     assert not any(path.exists() for path in paths)
 

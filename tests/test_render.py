@@ -1,6 +1,7 @@
 """Every combination of the options renders a complete, clean project (fast tier)."""
 
 import ast
+import re
 import subprocess
 import sys
 import tomllib
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import DEFAULTS, bake, combination_id, combinations
+from .helpers import DEFAULTS, bake, combination_id, combinations, project_files
 
 COMBINATIONS = list(combinations())
 ALWAYS = [
@@ -37,6 +38,19 @@ ALWAYS = [
     "tests/test_upstream.py",
 ]
 EXAMPLE = ["src/{package}/routes/items.py", "tests/test_items.py"]
+DOCKER = ["Dockerfile", ".dockerignore"]
+PRE_COMMIT = [".pre-commit-config.yaml"]
+CI = {
+    "github": [
+        ".github/dependabot.yml",
+        ".github/workflows/ci.yml",
+        ".github/workflows/newest.yml",
+    ],
+    "gitlab": [".gitlab-ci.yml"],
+    "none": [],
+}
+# GitHub Actions expressions are meant to reach the rendered workflows.
+GITHUB_EXPRESSION = re.compile(r"\$\{\{ [a-z.-]+ \}\}")
 LICENSE_MARKERS = {
     "MIT": "MIT License",
     "Apache-2.0": "Apache License",
@@ -62,16 +76,18 @@ def fixture_renders(
 
 
 def _files(project: Path) -> set[str]:
-    return {path.relative_to(project).as_posix() for path in project.rglob("*") if path.is_file()}
+    return {path.relative_to(project).as_posix() for path in project_files(project)}
 
 
 @pytest.mark.parametrize("name", [combination_id(a) for a in COMBINATIONS])
 def test_render_has_exactly_the_expected_files(
     renders: dict[str, tuple[dict[str, Any], Path]], name: str
 ) -> None:
-    """The files every project has are there, and the example's only when it is on."""
+    """The files every project has are there, and each option's only when it is on."""
     answers, project = renders[name]
     expected = ALWAYS + (EXAMPLE if answers["include_example_route"] else [])
+    expected += (DOCKER if answers["docker"] else []) + CI[answers["ci"]]
+    expected += PRE_COMMIT if answers["pre_commit"] else []
     package = DEFAULTS["project_name"].lower().replace(" ", "_")
     assert _files(project) == {path.format(package=package) for path in expected}
 
@@ -80,14 +96,13 @@ def test_render_has_exactly_the_expected_files(
 def test_render_leaves_nothing_unrendered(
     renders: dict[str, tuple[dict[str, Any], Path]], name: str
 ) -> None:
-    """No file keeps template syntax or mentions cookiecutter."""
+    """No file keeps template syntax or mentions cookiecutter (GitHub's own `${{ x }}` aside)."""
     _, project = renders[name]
     leftovers = [
         f"{path.relative_to(project)}: {marker}"
-        for path in project.rglob("*")
-        if path.is_file()
+        for path in project_files(project)
         for marker in UNRENDERED
-        if marker in path.read_text("utf-8")
+        if marker in GITHUB_EXPRESSION.sub("", path.read_text("utf-8"))
     ]
     assert leftovers == []
 
