@@ -1,6 +1,7 @@
 """The hooks' functions, imported and called directly."""
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -230,3 +231,80 @@ def test_hooks_are_importable_without_running() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "{{ cookiecutter | tojson }}"
+
+
+def test_every_pruned_option_is_a_yes_no_prompt() -> None:
+    """PRUNED_WHEN_OFF names only boolean options, and CI_FILES exactly the ci choices."""
+    for option in post_gen.PRUNED_WHEN_OFF:
+        assert isinstance(DEFAULTS[option], bool), option
+    assert list(post_gen.CI_FILES) == DEFAULTS["ci"]
+    assert tuple(DEFAULTS["ci"]) == pre_gen.CI_SERVICES
+
+
+@pytest.mark.parametrize("option", ["docker", "pre_commit"])
+def test_prune_removes_an_option_files_only_when_off(tmp_path: Path, option: str) -> None:
+    """docker and pre_commit take their files away when off, and nothing else."""
+    paths = [tmp_path / name for name in post_gen.PRUNED_WHEN_OFF[option]]
+    for path in paths:
+        path.write_text("", encoding="utf-8")
+    assert post_gen.prune(tmp_path, {**GOOD, option: True}) == []
+    assert post_gen.prune(tmp_path, {**GOOD, option: False}) == paths
+    assert not any(path.exists() for path in paths)
+
+
+@pytest.mark.parametrize("service", ["github", "gitlab", "none"])
+def test_choose_ci_keeps_only_the_chosen_service(tmp_path: Path, service: str) -> None:
+    """The chosen service's files stay; the others go, and an empty .github goes too."""
+    every = [tmp_path / name for names in post_gen.CI_FILES.values() for name in names]
+    for path in every:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("", encoding="utf-8")
+    kept = {tmp_path / name for name in post_gen.CI_FILES[service]}
+    removed = post_gen.choose_ci(tmp_path, service)
+    assert set(removed) == set(every) - kept
+    assert {path for path in every if path.exists()} == kept
+    assert (tmp_path / ".github").exists() is (service == "github")
+
+
+def test_git_init_steps_commit_as_the_author() -> None:
+    """The commit names the author from the answers, so no global git config is needed."""
+    steps = post_gen.git_init_steps("/usr/bin/git", {**GOOD, "author_name": "Ada L"})
+    assert steps[0] == ["/usr/bin/git", "init", "--quiet"]
+    assert steps[1] == ["/usr/bin/git", "add", "--all"]
+    commit = steps[2]
+    assert commit[1:5] == ["-c", "user.name=Ada L", "-c", "user.email=you@example.com"]
+    assert "commit" in commit
+
+
+def test_git_init_without_git_reports_and_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No git on PATH: a sentence on stderr, False, and no repository."""
+    assert post_gen.git_init(tmp_path, None, GOOD) is False
+    assert "git was not found on PATH" in capsys.readouterr().err
+    assert not (tmp_path / ".git").exists()
+
+
+def test_git_init_reports_a_failing_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A git that fails stops the steps with its message, and the hook still returns."""
+    fake_git = sys.executable  # `python init --quiet` fails: there is no file named init
+    assert post_gen.git_init(tmp_path, fake_git, GOOD) is False
+    assert "git_init stopped" in capsys.readouterr().err
+
+
+def test_git_init_commits_everything_once(tmp_path: Path) -> None:
+    """With the real git, the folder becomes a repository with one commit of its files."""
+    git = shutil.which("git")
+    assert git is not None
+    (tmp_path / "a.txt").write_text("a", encoding="utf-8")
+    assert post_gen.git_init(tmp_path, git, GOOD) is True
+    log = subprocess.run(
+        [git, "log", "--format=%an|%s", "--name-only"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert log.stdout.split() == ["Your", "Name|Initial", "commit", "a.txt"]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import DEFAULTS, bake, combination_id, combinations, project_files
+from .helpers import DEFAULTS, combination_id, combinations, project_files
 
 COMBINATIONS = list(combinations())
 ALWAYS = [
@@ -59,20 +59,6 @@ LICENSE_MARKERS = {
 }
 UNRENDERED = ("{{", "{%", "{#", "cookiecutter")
 NEWEST_PYTHON = DEFAULTS["python_version"][-1]
-
-
-@pytest.fixture(name="renders", scope="module")
-def fixture_renders(
-    tmp_path_factory: pytest.TempPathFactory, cookiecutter_config: Path
-) -> dict[str, tuple[dict[str, Any], Path]]:
-    """Every combination, rendered once through cookiecutter with its hooks."""
-    root = tmp_path_factory.mktemp("renders")
-    renders = {}
-    for answers in COMBINATIONS:
-        name = combination_id(answers)
-        project = bake(root / name, cookiecutter_config, **answers)
-        renders[name] = (answers, project)
-    return renders
 
 
 def _files(project: Path) -> set[str]:
