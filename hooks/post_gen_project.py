@@ -35,6 +35,10 @@ CI_FILES: Mapping[str, Sequence[str]] = {
     "none": (),
 }
 LICENSES_DIR = "licenses"
+CRUFT_GIT_NOTE = (
+    "git_init: skipped under cruft, which renders the template again for each update; "
+    "run `git init` and commit yourself, .cruft.json included."
+)
 
 
 def prune(project: Path, context: Mapping[str, Any]) -> list[Path]:
@@ -168,10 +172,16 @@ def main(context: Mapping[str, Any], project: Path) -> int:
     prune(project, context)
     choose_ci(project, context["ci"])
     choose_license(project, context["license"])
+    # cruft (which marks its renders with `_commit`) renders the template again, into
+    # temporary folders, for every update: a repository or a .venv there would only get
+    # in the way of the diff it computes, so both one-time steps are left to the user.
+    by_cruft = "_commit" in context
     set_up_done = False
-    if context["set_up_now"]:
+    if context["set_up_now"] and not by_cruft:
         set_up_done = set_up(project, set_up_steps(project, shutil.which("uv")))
-    if context["git_init"]:
+    if context["git_init"] and by_cruft:
+        print(CRUFT_GIT_NOTE, file=sys.stderr)  # noqa: T201
+    elif context["git_init"]:
         git_init(project, shutil.which("git"), context)
     print(next_steps(context, set_up_done=set_up_done))  # noqa: T201
     return 0
