@@ -56,6 +56,8 @@ TAKEN_NAMES = frozenset(
     }
 )
 MAX_TEXT_LENGTH = 200
+# Long enough for any real name, short enough that every generated line stays under 100.
+MAX_NAME_LENGTH = 40
 # Characters that reorder how text is displayed: in source code they can make it read
 # differently from what runs ("Trojan Source"), so no answer may carry them.
 BIDI_CONTROLS = frozenset(
@@ -92,6 +94,8 @@ def check_slug(slug: object) -> str | None:
             f"project_slug {slug!r} must start with a letter and hold only lowercase letters, "
             "digits and single hyphens or underscores between them."
         )
+    if len(slug) > MAX_NAME_LENGTH:
+        return f"project_slug must be at most {MAX_NAME_LENGTH} characters long, got {len(slug)}."
     return None
 
 
@@ -102,6 +106,8 @@ def check_package(name: object) -> str | None:
             f"package_name {name!r} must be a lowercase Python identifier "
             "(letters, digits and underscores, not starting with a digit)."
         )
+    if len(name) > MAX_NAME_LENGTH:
+        return f"package_name must be at most {MAX_NAME_LENGTH} characters long, got {len(name)}."
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         return f"package_name {name!r} is a Python keyword, so it cannot be imported."
     if name in sys.stdlib_module_names:

@@ -51,6 +51,14 @@ def test_a_folder_with_files_is_refused(tmp_path: Path, capsys: pytest.CaptureFi
     assert "cruft update" in err
 
 
+def test_check_slug_rejects_long_slugs() -> None:
+    """Slugs longer than 40 characters are refused, with the length."""
+    assert pre_gen.check_slug("a" * 40) is None
+    assert (
+        pre_gen.check_slug("a" * 41) == "project_slug must be at most 40 characters long, got 41."
+    )
+
+
 @pytest.mark.parametrize("slug", ["my-service", "svc", "a1-b2", "my_service"])
 def test_check_slug_accepts(slug: str) -> None:
     """Lowercase names joined by single hyphens or underscores are valid slugs."""
@@ -79,6 +87,7 @@ def test_check_slug_rejects(slug: str) -> None:
         ("2fast", "must be a lowercase Python identifier"),
         ("My_Pkg", "must be a lowercase Python identifier"),
         ("my-pkg", "must be a lowercase Python identifier"),
+        ("a" * 41, "must be at most 40 characters long, got 41."),
     ],
 )
 def test_check_package_rejects_with_the_reason(name: str, reason: str) -> None:

@@ -1,3 +1,3 @@
-"""{{ cookiecutter.project_slug }}: an async FastAPI service."""
+"""An async FastAPI service."""
 
 __version__ = "{{ cookiecutter.version }}"

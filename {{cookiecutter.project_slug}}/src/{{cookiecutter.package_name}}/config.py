@@ -9,7 +9,7 @@ Seconds = Annotated[float, Field(gt=0)]
 
 
 class Settings(BaseSettings):
-    """Everything the service can be told; each field reads `{{ cookiecutter.package_name | upper }}_<FIELD>`."""
+    """Everything the service can be told: each field reads `<env_prefix><FIELD>`."""
 
     model_config = SettingsConfigDict(
         env_prefix="{{ cookiecutter.package_name | upper }}_",
@@ -18,7 +18,8 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    title: str = "{{ cookiecutter.project_name | replace('\\', '\\\\') | replace('"', '\\"') }}"
+    # The project's name exactly as it was given; the formatter leaves this line alone.
+    title: str = "{{ cookiecutter.project_name | replace('\\', '\\\\') | replace('"', '\\"') }}"  # fmt: skip
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     docs_enabled: bool = True
