@@ -7,7 +7,7 @@ DEMO_DIR ?= build/demo
 DEMO_PROJECT := $(DEMO_DIR)/my-service
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-fast test-slow lint format clean
+.PHONY: help demo test test-fast test-slow lint format clean bench
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ test-fast: lint  ## Render every combination, check structure and lint, unit-tes
 
 test-slow: $(VENV)/.synced  ## Install, type-check and run generated projects; end-to-end tests
 	$(UV) run --no-sync pytest -m slow
+
+bench: $(VENV)/.synced  ## Benchmarks: test overhead, throughput, check cost (BENCH_ARGS=--skip-checks)
+	$(UV) run --no-sync python -m bench.run $(BENCH_ARGS)
 
 lint: $(VENV)/.synced  ## ruff and mypy on the template's own code
 	$(UV) run --no-sync ruff check .

@@ -1,0 +1,70 @@
+"""What the template's own checks cost: its two test tiers, one render, and render-to-green.
+
+The tiers run as `make` subprocesses in this repository, exactly as a developer runs them.
+Render-to-green starts from nothing: a fresh render, `uv sync` (with uv's cache already warm
+from the earlier install) and the generated suite.
+"""
+
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .common import REPO, clean_env, median, render, timed_run, uv_executable
+
+RENDERS = 5
+
+
+@dataclass(frozen=True)
+class CheckCost:
+    """Wall times in seconds; the render figure is a median of several renders."""
+
+    test_fast: float
+    test_slow: float
+    render: float
+    render_times: list[float]
+    render_to_green: float
+
+
+def time_render(runs: int = RENDERS) -> list[float]:
+    """The wall time of each of `runs` renders with the defaults, each into a fresh folder."""
+    times = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="bench-render-") as folder:
+            start = time.perf_counter()
+            render(Path(folder))
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def time_render_to_green() -> float:
+    """Seconds from nothing to a passing generated suite: render, `uv sync`, pytest."""
+    with tempfile.TemporaryDirectory(prefix="bench-green-") as folder:
+        start = time.perf_counter()
+        project = render(Path(folder))
+        env = clean_env()
+        timed_run([uv_executable(), "sync", "--quiet"], project, env)
+        timed_run([str(project / ".venv" / "bin" / "python"), "-m", "pytest", "-q"], project, env)
+        return time.perf_counter() - start
+
+
+def time_make(target: str) -> float:
+    """Seconds that `make <target>` takes in this repository (it must pass)."""
+    print(f"  check cost: make {target} ...", file=sys.stderr)  # noqa: T201 - progress
+    return timed_run(["make", "--no-print-directory", target], REPO, clean_env())
+
+
+def run() -> CheckCost:
+    """Time both test tiers, the renders and render-to-green."""
+    renders = time_render()
+    green = time_render_to_green()
+    fast = time_make("test-fast")
+    slow = time_make("test-slow")
+    return CheckCost(
+        test_fast=fast,
+        test_slow=slow,
+        render=median(renders),
+        render_times=renders,
+        render_to_green=green,
+    )

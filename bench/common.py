@@ -1,0 +1,170 @@
+"""What every benchmark shares: rendering a project, installing it, running and timing processes.
+
+This module is imported by the orchestrating process (the template's own environment) only;
+the servers and load generator that run inside a rendered project's environment do not use it.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sysconfig
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGE = "my_service"
+ENV_PREFIX = "MY_SERVICE_"
+
+
+def median(values: Sequence[float]) -> float:
+    """The median of `values`, which must not be empty."""
+    return statistics.median(values)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without the template's own virtualenv, plus `extra`."""
+    dropped = {
+        "VIRTUAL_ENV",
+        "PYTHONPATH",
+        "PYTHONDEVMODE",
+        "PYTHONWARNINGS",
+        "PYTHONDONTWRITEBYTECODE",
+    }
+    env = {key: value for key, value in os.environ.items() if key not in dropped}
+    env.update(extra)
+    return env
+
+
+def uv_executable() -> str:
+    """The uv beside this interpreter (the dev group has it), else the bootstrapped one."""
+    beside = Path(sysconfig.get_path("scripts")) / "uv"
+    if beside.exists():
+        return str(beside)
+    bootstrapped = REPO / ".tools" / "bin" / "uv"
+    if bootstrapped.exists():
+        return str(bootstrapped)
+    found = shutil.which("uv")
+    if found is None:
+        raise RuntimeError("uv is needed to install the rendered project; run `make` first")
+    return found
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    # The post-generation hook runs as a child process and prints to file descriptor 1.
+    saved = os.dup(1)
+    with Path(os.devnull).open("wb") as devnull:
+        os.dup2(devnull.fileno(), 1)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def render(output_dir: Path, **answers: str | bool) -> Path:
+    """Render the template with its defaults (plus `answers`) through the cookiecutter API."""
+    from cookiecutter.main import cookiecutter  # noqa: PLC0415 - only the orchestrator needs it
+
+    config = output_dir / "cookiecutter-config.yaml"
+    config.write_text(
+        f"cookiecutters_dir: {json.dumps(str(output_dir / 'cookiecutters'))}\n"
+        f"replay_dir: {json.dumps(str(output_dir / 'replay'))}\n",
+        encoding="utf-8",
+    )
+    with _quiet_stdout():
+        project = cookiecutter(
+            str(REPO),
+            no_input=True,
+            extra_context=answers,
+            output_dir=str(output_dir),
+            config_file=str(config),
+        )
+    return Path(project)
+
+
+def sync(project: Path) -> None:
+    """Install a rendered project and its dev group into its own `.venv` with uv."""
+    subprocess.run(  # noqa: S603 - a fixed command line
+        [uv_executable(), "sync", "--quiet"],
+        cwd=project,
+        env=clean_env(),
+        check=True,
+    )
+
+
+def timed_run(command: Sequence[str], cwd: Path, env: dict[str, str]) -> float:
+    """Run `command` to completion and return its wall time in seconds; fail loudly on error."""
+    start = time.perf_counter()
+    result = subprocess.run(  # noqa: S603 - command lines built by the benchmarks
+        list(command), cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        tail = (result.stdout + result.stderr)[-3000:]
+        raise RuntimeError(f"{' '.join(command)} exited {result.returncode}:\n{tail}")
+    return elapsed
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+class Server:
+    """A server process in its own process group, always stopped with its children."""
+
+    def __init__(self, name: str, command: Sequence[str], cwd: Path, env: dict[str, str]) -> None:
+        self.name = name
+        self.log = Path(cwd) / f".bench-{name}.log"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - command lines built by the benchmarks
+                list(command),
+                cwd=cwd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def wait_until_answering(self, url: str, timeout: float = 30.0) -> None:
+        """Poll `url` (a loopback address) until it answers 200, or fail with the server's log."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited early:\n{self.log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+                    if response.status == 200:  # noqa: PLR2004 - HTTP OK
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not answer {url} in {timeout} s")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """SIGTERM the whole process group, then SIGKILL whatever is left after a few seconds."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError):
+            # Anything the leader left behind in its group.
+            os.killpg(self.process.pid, signal.SIGKILL)

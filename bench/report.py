@@ -1,0 +1,132 @@
+"""The table `make bench` prints: every figure and ratio from one run, with the targets."""
+
+from collections.abc import Iterable, Sequence
+
+from .check_cost import CheckCost
+from .suite_overhead import TESTCLIENT_FILTER, SuiteResult
+from .throughput import TARGETS, ThroughputResult
+
+FAST_TIER_TARGET = 60.0
+RENDER_TARGET = 1.0
+GREEN_TARGET = 20.0
+TESTCLIENT_RATIO_TARGET = 4.0
+FLOOR_RATIO_TARGET = 2.0
+PER_REQUEST_RATIO_TARGET = 3.0
+# The hop through the proxy, measured unloaded (one connection): below a millisecond.
+ADDED_P50_TARGET_MS = 1.0
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def suite_section(results: dict[str, SuiteResult], tests: int) -> list[str]:
+    """Per-test overhead over the no-op baseline, ratios and the two targets."""
+    baseline = results["noop"].median
+    overhead = {key: (r.median - baseline) / tests * 1000 for key, r in results.items()}
+    runs = len(results["noop"].times)
+    lines = [
+        f"### 1. Test-suite overhead: {tests} GET /health tests, one pytest process each, "
+        f"median of {runs} runs",
+        "",
+    ]
+    rows = []
+    for key, result in results.items():
+        ratio = "" if key == "noop" else f"{overhead[key] / overhead['a']:.2f}x"
+        per_test = "0 (baseline)" if key == "noop" else f"{overhead[key]:.3f}"
+        rows.append([result.variant.label, f"{result.median:.2f}", per_test, ratio])
+    lines += _table(["variant", "wall s", "overhead ms/test", "overhead vs (a)"], rows)
+    vs_testclient = overhead["c"] / overhead["a"]
+    vs_floor = overhead["a"] / overhead["floor"]
+    lines += [
+        "",
+        f"- (c) / (a) = {vs_testclient:.2f}x (target >= {TESTCLIENT_RATIO_TARGET:g}x): "
+        f"{_verdict(vs_testclient >= TESTCLIENT_RATIO_TARGET)}",
+        f"- (a) / floor = {vs_floor:.2f}x (target <= {FLOOR_RATIO_TARGET:g}x): "
+        f"{_verdict(vs_floor <= FLOOR_RATIO_TARGET)}",
+        f"- (b) / (a) = {overhead['b'] / overhead['a']:.2f}x, "
+        f"(d) / (c) = {overhead['d'] / overhead['c']:.2f}x",
+        f"- (c) and (d) ran with `-W {TESTCLIENT_FILTER}` (importing starlette.testclient with "
+        "httpx warns, and the project turns warnings into errors); otherwise every variant ran "
+        "under the generated project's own pytest configuration.",
+    ]
+    return lines
+
+
+def throughput_section(result: ThroughputResult) -> list[str]:
+    """Requests/s, p50 and p99 per target and concurrency; ratios and the targets."""
+    lines = [
+        f"### 2. Service throughput: GET /items/1 through real uvicorn, {result.generator}, "
+        f"{result.duration:g} s per concurrency after a warm-up",
+        "",
+    ]
+    loads = result.loads
+    rows = []
+    for target in TARGETS:
+        for connections in result.concurrencies:
+            load = loads[target.key][connections]
+            template = loads["template"][connections]
+            rows.append(
+                [
+                    target.label,
+                    str(connections),
+                    f"{load.requests_per_second:,.0f}",
+                    f"{load.p50_ms:.2f}",
+                    f"{load.p99_ms:.2f}",
+                    str(load.errors),
+                    f"{template.requests_per_second / load.requests_per_second:.2f}x",
+                ]
+            )
+    header = ["target", "conns", "req/s", "p50 ms", "p99 ms", "errors", "template req/s ÷ this"]
+    lines += _table(header, rows)
+    lines.append("")
+    for connections in result.concurrencies:
+        template = loads["template"][connections]
+        per_request = loads["per_request"][connections]
+        via_httpx = loads["httpx"][connections]
+        ceiling = loads["ceiling"][connections]
+        ratio = template.requests_per_second / per_request.requests_per_second
+        ahead = template.requests_per_second / via_httpx.requests_per_second
+        added = template.p50_ms - ceiling.p50_ms
+        lines.append(
+            f"- {connections} conns: template / per-request = {ratio:.2f}x "
+            f"(target >= {PER_REQUEST_RATIO_TARGET:g}x: "
+            f"{_verdict(ratio >= PER_REQUEST_RATIO_TARGET)}); "
+            f"template / httpx = {ahead:.2f}x (target > 1x: {_verdict(ahead > 1)}); "
+            f"added p50 = {added:.2f} ms over the ceiling's {ceiling.p50_ms:.2f} ms"
+        )
+    lowest = min(result.concurrencies)
+    added = loads["template"][lowest].p50_ms - loads["ceiling"][lowest].p50_ms
+    lines.append(
+        f"- added p50 at {lowest} conn(s), the proxy hop itself: {added:.2f} ms "
+        f"(target <= {ADDED_P50_TARGET_MS:g} ms: {_verdict(added <= ADDED_P50_TARGET_MS)}); "
+        "at higher concurrency the p50 is mostly queueing (connections ÷ req/s)."
+    )
+    return lines
+
+
+def check_section(cost: CheckCost) -> list[str]:
+    """Wall times of the template's checks, with their targets."""
+    renders = ", ".join(f"{seconds:.2f}" for seconds in cost.render_times)
+    fast = _verdict(cost.test_fast < FAST_TIER_TARGET)
+    one = _verdict(cost.render < RENDER_TARGET)
+    green = _verdict(cost.render_to_green < GREEN_TARGET)
+    rows = [
+        ["make test-fast", f"{cost.test_fast:.1f}", f"< {FAST_TIER_TARGET:g} s", fast],
+        ["make test-slow", f"{cost.test_slow:.1f}", "(none)", ""],
+        [f"render (median of {renders})", f"{cost.render:.2f}", f"< {RENDER_TARGET:g} s", one],
+        ["render-to-green", f"{cost.render_to_green:.1f}", f"< {GREEN_TARGET:g} s", green],
+    ]
+    return [
+        "### 3. Cost of the template's own checks",
+        "",
+        *_table(["check", "seconds", "target", ""], rows),
+        "",
+        "- render-to-green: a fresh render, `uv sync` with uv's cache warm, then pytest.",
+    ]

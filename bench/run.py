@@ -1,0 +1,77 @@
+"""`make bench`: render and install a project, run the three benchmarks, print one table.
+
+    python -m bench.run [--skip-checks] [--runs 5] [--tests 500] [--duration 10]
+
+Everything is written to a temporary folder that is removed afterwards; the template is
+never touched.
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import check_cost, report, suite_overhead, throughput
+from .common import render, sync
+from .machine import describe
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument(
+        "--skip-checks",
+        action="store_true",
+        help="skip part 3 (it reruns the template's whole test suite)",
+    )
+    parser.add_argument("--runs", type=int, default=suite_overhead.RUNS)
+    parser.add_argument("--tests", type=int, default=suite_overhead.TESTS)
+    parser.add_argument("--duration", type=float, default=throughput.DURATION)
+    parser.add_argument("--warm-up", type=float, default=throughput.WARM_UP)
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        nargs="+",
+        default=list(throughput.CONCURRENCIES),
+        help="wrk connections per run",
+    )
+    return parser.parse_args(argv)
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)  # noqa: T201 - progress goes to stderr
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run every benchmark and print the table on stdout."""
+    args = _parse(argv)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-") as folder:
+        _progress("rendering and installing the default project ...")
+        project = render(Path(folder))
+        sync(project)
+        machine = describe(project / ".venv" / "bin" / "python")
+        _progress("1/3 test-suite overhead ...")
+        suites = suite_overhead.run(project, runs=args.runs, tests=args.tests)
+        _progress("2/3 service throughput ...")
+        loads = throughput.run(
+            project, concurrencies=args.concurrency, duration=args.duration, warm_up=args.warm_up
+        )
+    cost = None
+    if not args.skip_checks:
+        _progress("3/3 cost of the template's checks ...")
+        cost = check_cost.run()
+    lines = ["## Benchmarks", "", f"Machine: {machine}", ""]
+    lines += [*report.suite_section(suites, args.tests), ""]
+    lines += [*report.throughput_section(loads), ""]
+    if cost is None:
+        lines.append("### 3. Cost of the template's own checks: skipped (--skip-checks)")
+    else:
+        lines += report.check_section(cost)
+    minutes, seconds = divmod(time.perf_counter() - started, 60)
+    lines += ["", f"`make bench` took {int(minutes)} min {seconds:.0f} s."]
+    print("\n".join(lines))  # noqa: T201 - the table is the output
+
+
+if __name__ == "__main__":
+    main()

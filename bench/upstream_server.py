@@ -1,0 +1,60 @@
+"""The upstream for the throughput benchmark: aiohttp.web on 127.0.0.1, in a process of its own.
+
+It serves `GET /items/{id}` as JSON, like the fake upstream of the generated tests, and
+`GET /health` for the readiness poll. Run inside the rendered project's environment:
+`python -m bench.upstream_server --port PORT`.
+"""
+
+import argparse
+import asyncio
+import signal
+
+from aiohttp import web
+
+ITEMS = {1: {"id": 1, "name": "widget"}}
+
+
+async def _item(request: web.Request) -> web.Response:
+    item = ITEMS.get(int(request.match_info["item_id"]))
+    if item is None:
+        raise web.HTTPNotFound
+    return web.json_response(item)
+
+
+async def _health(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def serve(port: int) -> None:
+    """Serve on 127.0.0.1:`port` until SIGTERM or SIGINT."""
+    app = web.Application()
+    app.router.add_get("/items/{item_id:\\d+}", _item)
+    app.router.add_get("/health", _health)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def main() -> None:
+    """Parse the port and serve, on uvloop as uvicorn does."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    try:
+        import uvloop  # noqa: PLC0415 - optional: uvicorn[standard] brings it
+
+        uvloop.run(serve(args.port))
+    except ImportError:
+        asyncio.run(serve(args.port))
+
+
+if __name__ == "__main__":
+    main()
