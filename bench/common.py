@@ -12,6 +12,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import sysconfig
 import time
 import urllib.request
@@ -157,14 +158,26 @@ class Server:
     def stop(self) -> None:
         """SIGTERM the whole process group, then SIGKILL whatever is left after a few seconds."""
         if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
+            _signal_group(self.process, signal.SIGTERM)
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
+                _signal_group(self.process, _KILL)
                 self.process.wait(timeout=10)
-        with contextlib.suppress(ProcessLookupError):
-            # Anything the leader left behind in its group.
-            os.killpg(self.process.pid, signal.SIGKILL)
+        # Anything the leader left behind in its group.
+        _signal_group(self.process, _KILL)
+
+
+if sys.platform == "win32":
+    _KILL = signal.SIGTERM
+else:
+    _KILL = signal.SIGKILL
+
+
+def _signal_group(process: "subprocess.Popen[bytes]", sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        if sys.platform == "win32":  # no process groups to signal: the process alone
+            if process.poll() is None:
+                process.send_signal(sig)
+        else:
+            os.killpg(process.pid, sig)

@@ -3,6 +3,7 @@
 import os
 import platform
 import subprocess
+import sys
 from pathlib import Path
 
 _VERSIONS = ("fastapi", "starlette", "uvicorn", "aiohttp", "httpx", "pytest", "pytest-asyncio")
@@ -44,7 +45,10 @@ def describe(project_python: Path) -> str:
         [str(project_python), "-c", script], capture_output=True, text=True, check=True
     ).stdout.strip()
     python, _, libraries = versions.partition(", ")
-    cores = len(os.sched_getaffinity(0))
+    if sys.platform == "linux":
+        cores = len(os.sched_getaffinity(0))  # what nproc counts
+    else:
+        cores = os.cpu_count() or 1
     return (
         f"{cores} cores (nproc), {_cpu_model()}, {_memory_gib():.0f} GiB RAM, "
         f"Python {python}, {_os_name()}, Linux {platform.release()}; {libraries}"

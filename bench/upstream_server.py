@@ -8,6 +8,7 @@ It serves `GET /items/{id}` as JSON, like the fake upstream of the generated tes
 import argparse
 import asyncio
 import signal
+import sys
 
 from aiohttp import web
 
@@ -48,12 +49,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    try:
-        import uvloop  # noqa: PLC0415 - optional: uvicorn[standard] brings it
+    if sys.platform == "win32":  # uvloop does not exist there
+        asyncio.run(serve(args.port))
+    else:
+        import uvloop  # noqa: PLC0415 - uvicorn[standard] brings it, as the proxies use it
 
         uvloop.run(serve(args.port))
-    except ImportError:
-        asyncio.run(serve(args.port))
 
 
 if __name__ == "__main__":
