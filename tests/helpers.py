@@ -184,6 +184,19 @@ class Service:
         for line in self.process.stdout:
             self.lines.append(line)
 
+    def wait_for(self, pattern: str, timeout: float) -> re.Match[str]:
+        """Wait until a line matches `pattern`; returns the match."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                match = re.search(pattern, line)
+                if match:
+                    return match
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no line matched {pattern!r}:\n{self.output}")
+
     @property
     def output(self) -> str:
         """Everything the process has printed so far."""

@@ -154,3 +154,27 @@ def test_suite_fails_on_a_leaked_session(installed: Path) -> None:
         leak.unlink()
     assert result.returncode != 0
     assert "Unclosed client session" in result.stdout + result.stderr
+
+
+def test_suite_passes_twenty_times_in_random_order(
+    tmp_path: Path, cookiecutter_config: Path
+) -> None:
+    """Twenty runs, each in a different random order under PYTHONDEVMODE, all green."""
+    project = bake(tmp_path, cookiecutter_config)
+    _sync(project)
+    python = str(python_in(project / ".venv"))
+    added = run(
+        [uv_executable(), "pip", "install", "--quiet", "--python", python, "pytest-randomly"],
+        project,
+    )
+    assert added.returncode == 0, added.stderr
+    passed = set()
+    for seed in range(1, 21):
+        result = _pytest(project, "-p", "randomly", f"--randomly-seed={seed}")
+        assert result.returncode == 0, f"seed {seed}:\n{result.stdout}{result.stderr}"
+        assert f"--randomly-seed={seed}" in result.stdout
+        counts = pytest_counts(result.stdout)
+        assert counts.keys() == {"passed"}, counts
+        passed.add(counts["passed"])
+    assert len(passed) == 1
+    assert passed.pop() >= 20
