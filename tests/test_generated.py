@@ -1,6 +1,8 @@
 """Generated projects install, type-check and pass their own suite (slow tier)."""
 
+import re
 import subprocess
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -178,3 +180,35 @@ def test_suite_passes_twenty_times_in_random_order(
         passed.add(counts["passed"])
     assert len(passed) == 1
     assert passed.pop() >= 20
+
+
+def test_readme_recipe_for_a_new_endpoint_works(
+    tmp_path: Path, cookiecutter_config: Path, mypy_cache: Path
+) -> None:
+    """Following "Add an endpoint" in the generated README gives a clean, passing project."""
+    project = bake(tmp_path, cookiecutter_config)
+    readme = (project / "README.md").read_text("utf-8")
+    section = readme.split("## Add an endpoint", 1)[1].split("\n## ", 1)[0]
+    route, test = (
+        textwrap.dedent(block) for block in re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    )
+    package = project / "src" / "my_service"
+    (package / "routes" / "orders.py").write_text(route, encoding="utf-8")
+    (project / "tests" / "test_orders.py").write_text(test, encoding="utf-8")
+    routes = package / "routes" / "__init__.py"
+    source = routes.read_text("utf-8")
+    source = source.replace("from . import health, items", "from . import health, items, orders")
+    source = source.replace("    items.router,\n", "    items.router,\n    orders.router,\n")
+    routes.write_text(source, encoding="utf-8")
+    _sync(project)
+    bin_dir = python_in(project / ".venv").parent
+    for command in (
+        [str(bin_dir / "ruff"), "check", "."],
+        [str(bin_dir / "ruff"), "format", "--check", "."],
+        [str(bin_dir / "mypy"), "--strict", "--cache-dir", str(mypy_cache)],
+    ):
+        result = run(command, project)
+        assert result.returncode == 0, f"{command[0]}:\n{result.stdout}{result.stderr}"
+    result = _pytest(project, "tests/test_orders.py", "-v")
+    assert "test_unknown_order_is_404 PASSED" in result.stdout, result.stdout
+    assert pytest_counts(result.stdout) == {"passed": 1}

@@ -53,7 +53,7 @@ async def test_unexpected_item_shape_is_502(client_for: ClientFactory, upstream_
     async with client_for(f"{upstream_url}faults/wrong-shape/") as client:
         response = await client.get("/items/1")
     assert response.status_code == 502
-    assert response.json() == {"detail": "upstream sent an item of the wrong shape"}
+    assert response.json() == {"detail": "upstream sent a body of the wrong shape"}
 
 
 async def test_refused_connection_is_502(client_for: ClientFactory) -> None:

@@ -1,9 +1,10 @@
-"""get_json: every upstream fault becomes an UpstreamError with the right status."""
+"""get_json and get_model: every upstream fault becomes an UpstreamError with its status."""
 
 import pytest
+from pydantic import BaseModel
 
 from {{ cookiecutter.package_name }}.app import State
-from {{ cookiecutter.package_name }}.upstream import UpstreamError, get_json
+from {{ cookiecutter.package_name }}.upstream import UpstreamError, get_json, get_model
 
 from .support import FAULTS, ITEMS, MAX_BODY_BYTES, Fault
 
@@ -35,3 +36,26 @@ async def test_get_json_refuses_paths_that_leave_the_base_url(state: State, path
     """Absolute URLs and rooted paths are refused before any connection is made."""
     with pytest.raises(ValueError, match="must be relative"):
         await get_json(state["http_session"], path, max_bytes=MAX_BODY_BYTES)
+
+
+class _Item(BaseModel):
+    id: int
+    name: str
+
+
+async def test_get_model_validates_the_body(state: State) -> None:
+    """A body of the expected shape comes back as the model."""
+    item = await get_model(state["http_session"], "items/1", _Item, max_bytes=MAX_BODY_BYTES)
+    assert item == _Item.model_validate(ITEMS[1])
+
+
+async def test_get_model_maps_a_wrong_shape_to_502(state: State) -> None:
+    """JSON of another shape is a 502, not a validation error that would become a 500."""
+    with pytest.raises(UpstreamError) as caught:
+        await get_model(
+            state["http_session"], "faults/wrong-shape/items/1", _Item, max_bytes=MAX_BODY_BYTES
+        )
+    assert (caught.value.status_code, caught.value.detail) == (
+        502,
+        "upstream sent a body of the wrong shape",
+    )

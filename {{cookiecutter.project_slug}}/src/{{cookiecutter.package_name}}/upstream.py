@@ -3,17 +3,18 @@
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from fastapi import Request, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from yarl import URL
 
 from .config import Settings
 
 _CHUNK_BYTES = 64 * 1024
+M = TypeVar("M", bound=BaseModel)
 
 
 class ErrorBody(BaseModel):
@@ -92,6 +93,19 @@ async def get_json(session: aiohttp.ClientSession, path: str, *, max_bytes: int)
         return json.loads(body)
     except ValueError as exc:
         raise UpstreamError(status.HTTP_502_BAD_GATEWAY, "upstream sent invalid JSON") from exc
+
+
+async def get_model(
+    session: aiohttp.ClientSession, path: str, model: type[M], *, max_bytes: int
+) -> M:
+    """Like `get_json`, then validated as `model`: a body of another shape is a 502."""
+    data = await get_json(session, path, max_bytes=max_bytes)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise UpstreamError(
+            status.HTTP_502_BAD_GATEWAY, "upstream sent a body of the wrong shape"
+        ) from exc
 
 
 async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:

@@ -2,11 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
-from pydantic import BaseModel, ValidationError
+from fastapi import APIRouter, Path
+from pydantic import BaseModel
 
 from ..dependencies import HttpSessionDep, SettingsDep
-from ..upstream import UPSTREAM_RESPONSES, UpstreamError, get_json
+from ..upstream import UPSTREAM_RESPONSES, get_model
 
 router = APIRouter(prefix="/items", tags=["items"])
 
@@ -25,12 +25,6 @@ async def read_item(
     settings: SettingsDep,
 ) -> Item:
     """The item with this id, as the upstream has it."""
-    data = await get_json(
-        http_session, f"items/{item_id}", max_bytes=settings.upstream_max_body_bytes
+    return await get_model(
+        http_session, f"items/{item_id}", Item, max_bytes=settings.upstream_max_body_bytes
     )
-    try:
-        return Item.model_validate(data)
-    except ValidationError as exc:
-        raise UpstreamError(
-            status.HTTP_502_BAD_GATEWAY, "upstream sent an item of the wrong shape"
-        ) from exc
