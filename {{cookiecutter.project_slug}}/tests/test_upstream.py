@@ -31,7 +31,16 @@ async def test_get_json_maps_faults(state: State, fault: Fault) -> None:
     assert (caught.value.status_code, caught.value.detail) == (fault.status_code, fault.detail)
 
 
-@pytest.mark.parametrize("path", ["http://127.0.0.2/items/1", "//127.0.0.2/items/1", "/items/1"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "http://127.0.0.2/items/1",
+        "HTTP://127.0.0.2/",
+        "http:items/1",
+        "//127.0.0.2/items/1",
+        "/items/1",
+    ],
+)
 async def test_get_json_refuses_paths_that_leave_the_base_url(state: State, path: str) -> None:
     """Absolute URLs and rooted paths are refused before any connection is made."""
     with pytest.raises(ValueError, match="must be relative"):

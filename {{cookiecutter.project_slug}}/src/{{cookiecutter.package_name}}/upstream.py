@@ -4,12 +4,12 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 from fastapi import Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
-from yarl import URL
 
 from .config import Settings
 
@@ -70,12 +70,12 @@ async def get_json(session: aiohttp.ClientSession, path: str, *, max_bytes: int)
     Raises `UpstreamError` for every fault: 404 when the upstream has no such thing,
     504 when it is too slow, 502 for anything else it gets wrong.
     """
-    url = URL(path)
-    if url.absolute or path.startswith("/"):
+    parts = urlsplit(path)
+    if parts.scheme or parts.netloc or path.startswith("/"):
         # Only relative paths stay below the configured base URL.
         raise ValueError(f"upstream paths must be relative, got {path!r}")
     try:
-        async with session.get(url, allow_redirects=False) as response:
+        async with session.get(path, allow_redirects=False) as response:
             if response.status == status.HTTP_404_NOT_FOUND:
                 raise UpstreamError(status.HTTP_404_NOT_FOUND, "not found upstream")
             if response.status != status.HTTP_200_OK:
