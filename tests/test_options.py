@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cookiecutter.generate import generate_context, generate_files
+from cookiecutter.prompt import prompt_for_config
 from ruamel.yaml import YAML
 
 from .conftest import Renders
-from .helpers import DEFAULTS, MATRIX, SPREAD, bake, combinations
+from .helpers import DEFAULTS, MATRIX, SPREAD, TEMPLATE, bake, combinations
 
 SCRIPTS = Path(sysconfig.get_path("scripts"))
 PYTHONS = DEFAULTS["python_version"]
@@ -345,6 +347,24 @@ def test_git_init_without_git_says_so_and_keeps_the_project(
     project = tmp_path / "out" / "my-service"
     assert (project / "pyproject.toml").exists()
     assert not (project / ".git").exists()
+
+
+def test_git_init_is_left_to_the_user_in_a_cruft_render(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Rendered the way cruft renders (its `_commit` in the context), git_init makes no
+    repository, so cruft's re-renders for an update hold no .git to diff, and says so."""
+    context = generate_context(
+        context_file=str(TEMPLATE / "cookiecutter.json"), extra_context={"git_init": True}
+    )
+    context["cookiecutter"] = prompt_for_config(context, no_input=True)
+    context["cookiecutter"]["_commit"] = "0" * 40
+    project = Path(
+        generate_files(repo_dir=str(TEMPLATE), context=context, output_dir=str(tmp_path))
+    )
+    assert (project / "pyproject.toml").exists()
+    assert not (project / ".git").exists()
+    assert "git_init: skipped under cruft" in capfd.readouterr().err
 
 
 # README
