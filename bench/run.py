@@ -7,6 +7,7 @@ never touched.
 """
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -28,6 +29,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tests", type=int, default=suite_overhead.TESTS)
     parser.add_argument("--duration", type=float, default=throughput.DURATION)
     parser.add_argument("--warm-up", type=float, default=throughput.WARM_UP)
+    parser.add_argument("--rounds", type=int, default=throughput.ROUNDS)
     parser.add_argument(
         "--concurrency",
         type=int,
@@ -38,6 +40,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _load_average() -> float:
+    if sys.platform == "win32":  # no such figure there
+        return float("nan")
+    return os.getloadavg()[0]
+
+
 def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)  # noqa: T201 - progress goes to stderr
 
@@ -46,6 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run every benchmark and print the table on stdout."""
     args = _parse(argv)
     started = time.perf_counter()
+    load_before = _load_average()
     with tempfile.TemporaryDirectory(prefix="bench-") as folder:
         _progress("rendering and installing the default project ...")
         project = render(Path(folder))
@@ -55,13 +64,23 @@ def main(argv: list[str] | None = None) -> None:
         suites = suite_overhead.run(project, runs=args.runs, tests=args.tests)
         _progress("2/3 service throughput ...")
         loads = throughput.run(
-            project, concurrencies=args.concurrency, duration=args.duration, warm_up=args.warm_up
+            project,
+            concurrencies=args.concurrency,
+            duration=args.duration,
+            warm_up=args.warm_up,
+            rounds=args.rounds,
         )
     cost = None
     if not args.skip_checks:
         _progress("3/3 cost of the template's checks ...")
         cost = check_cost.run()
+    load_after = _load_average()
     lines = ["## Benchmarks", "", f"Machine: {machine}", ""]
+    lines += [
+        f"Load average (1 min) before: {load_before:.2f}, after: {load_after:.2f} "
+        "(anything else running on the machine skews every figure).",
+        "",
+    ]
     lines += [*report.suite_section(suites, args.tests), ""]
     lines += [*report.throughput_section(loads), ""]
     if cost is None:

@@ -16,7 +16,10 @@ from .common import ENV_PREFIX, PACKAGE, REPO, Server, clean_env, free_port
 from .loadgen import Load, ensure_wrk, run_fallback, run_wrk
 
 CONCURRENCIES = (1, 10, 50, 100)
-DURATION = 8.0
+# Each target is loaded ROUNDS times per concurrency, the targets taking turns, so that
+# anything else the machine does at the time falls on all of them alike; the median counts.
+ROUNDS = 3
+DURATION = 3.0
 WARM_UP = 3.0
 # The same uvicorn options for every proxy: no access log (it would dominate), warnings only.
 UVICORN_OPTIONS = ("--factory", "--no-access-log", "--log-level", "warning")
@@ -45,12 +48,19 @@ TARGETS = [
 
 @dataclass
 class ThroughputResult:
-    """Every load run, by target key and then concurrency; and which generator made them."""
+    """The median run of each target at each concurrency; and how they were made."""
 
     generator: str
     concurrencies: Sequence[int]
     duration: float
+    rounds: int
     loads: dict[str, dict[int, Load]] = field(default_factory=dict)
+
+
+def median_load(loads: Sequence[Load]) -> Load:
+    """The run with the median rate (the lower middle one for an even count)."""
+    ordered = sorted(loads, key=lambda load: load.requests_per_second)
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def _load_function(project: Path) -> tuple[str, Callable[[str, int, float], Load]]:
@@ -75,47 +85,58 @@ def _start_proxy(project: Path, target: Target, upstream_port: int, port: int) -
     return Server(target.key, command, project, env)
 
 
+def _start(project: Path, target: Target, upstream_port: int) -> tuple[Server | None, str]:
+    if target.app is None:
+        return None, f"http://127.0.0.1:{upstream_port}/items/1"
+    port = free_port()
+    proxy = _start_proxy(project, target, upstream_port, port)
+    return proxy, f"http://127.0.0.1:{port}/items/1"
+
+
 def run(
     project: Path,
     concurrencies: Sequence[int] = CONCURRENCIES,
     duration: float = DURATION,
     warm_up: float = WARM_UP,
+    rounds: int = ROUNDS,
 ) -> ThroughputResult:
-    """Load every target at every concurrency, after a warm-up; servers always stopped."""
+    """Load every target at every concurrency, taking turns; every server always stopped.
+
+    All servers run at once (an idle one costs nothing), each is warmed up first, then each
+    concurrency is measured in `rounds` rounds in which every target gets one run.
+    """
     generator, load = _load_function(project)
-    result = ThroughputResult(generator, tuple(concurrencies), duration)
+    result = ThroughputResult(generator, tuple(concurrencies), duration, rounds)
     python = project / ".venv" / "bin" / "python"
     upstream_port = free_port()
-    upstream = Server(
-        "upstream",
-        [str(python), "-m", "bench.upstream_server", "--port", str(upstream_port)],
-        project,
-        clean_env(PYTHONPATH=str(REPO)),
-    )
+    servers = [
+        Server(
+            "upstream",
+            [str(python), "-m", "bench.upstream_server", "--port", str(upstream_port)],
+            project,
+            clean_env(PYTHONPATH=str(REPO)),
+        )
+    ]
     try:
-        upstream.wait_until_answering(f"http://127.0.0.1:{upstream_port}/health")
+        servers[0].wait_until_answering(f"http://127.0.0.1:{upstream_port}/health")
+        urls = {}
         for target in TARGETS:
-            port = upstream_port
-            proxy = None
-            if target.app is not None:
-                port = free_port()
-                proxy = _start_proxy(project, target, upstream_port, port)
-            try:
-                if proxy is not None:
-                    proxy.wait_until_answering(f"http://127.0.0.1:{port}/items/1")
-                url = f"http://127.0.0.1:{port}/items/1"
-                load(url, max(concurrencies), warm_up)
-                result.loads[target.key] = {}
-                for connections in concurrencies:
-                    time.sleep(0.5)
-                    result.loads[target.key][connections] = load(url, connections, duration)
-                    print(  # noqa: T201 - progress on stderr
-                        f"  throughput: {target.key} at {connections} connections done",
-                        file=sys.stderr,
-                    )
-            finally:
-                if proxy is not None:
-                    proxy.stop()
+            proxy, urls[target.key] = _start(project, target, upstream_port)
+            if proxy is not None:
+                servers.append(proxy)
+                proxy.wait_until_answering(urls[target.key])
+        for target in TARGETS:
+            load(urls[target.key], max(concurrencies), warm_up)
+        for connections in concurrencies:
+            runs: dict[str, list[Load]] = {target.key: [] for target in TARGETS}
+            for _ in range(rounds):
+                for target in TARGETS:
+                    time.sleep(0.3)
+                    runs[target.key].append(load(urls[target.key], connections, duration))
+            for key, loads in runs.items():
+                result.loads.setdefault(key, {})[connections] = median_load(loads)
+            print(f"  throughput: {connections} connections done", file=sys.stderr)  # noqa: T201
     finally:
-        upstream.stop()
+        for server in reversed(servers):
+            server.stop()
     return result
