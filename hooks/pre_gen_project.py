@@ -55,6 +55,12 @@ TAKEN_NAMES = frozenset(
         "yarl",
     }
 )
+# Standard-library modules that this interpreter's sys.stdlib_module_names may not list: those
+# of the newer Pythons a project can run on, and CPython's test modules, which linters (ruff's
+# import sorting and A005) count as standard library too.
+OTHER_STDLIB_NAMES = frozenset(
+    {"annotationlib", "compression", "xx", "xxlimited", "xxlimited_35", "xxsubtype"}
+)
 MAX_TEXT_LENGTH = 200
 # Long enough for any real name, short enough that every generated line stays under 100.
 MAX_NAME_LENGTH = 40
@@ -65,7 +71,7 @@ BIDI_CONTROLS = frozenset(
 )
 
 _SLUG = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
-_PACKAGE = re.compile(r"[a-z_][a-z0-9_]*")
+_PACKAGE = re.compile(r"[a-z][a-z0-9_]*")
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _NUMBER = r"(?:0|[1-9][0-9]*)"
 _VERSION = re.compile(
@@ -104,13 +110,13 @@ def check_package(name: object) -> str | None:
     if not isinstance(name, str) or not _PACKAGE.fullmatch(name):
         return (
             f"package_name {name!r} must be a lowercase Python identifier "
-            "(letters, digits and underscores, not starting with a digit)."
+            "(letters, digits and underscores, starting with a letter)."
         )
     if len(name) > MAX_NAME_LENGTH:
         return f"package_name must be at most {MAX_NAME_LENGTH} characters long, got {len(name)}."
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         return f"package_name {name!r} is a Python keyword, so it cannot be imported."
-    if name in sys.stdlib_module_names:
+    if name in sys.stdlib_module_names or name in OTHER_STDLIB_NAMES:
         return f"package_name {name!r} would shadow the standard library module of that name."
     if name in TAKEN_NAMES:
         return f"package_name {name!r} would shadow the {name!r} package the project depends on."
