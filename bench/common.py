@@ -127,6 +127,7 @@ class Server:
 
     def __init__(self, name: str, command: Sequence[str], cwd: Path, env: dict[str, str]) -> None:
         self.name = name
+        self.url = ""  # where the benchmarks send load, once known
         self.log = Path(cwd) / f".bench-{name}.log"
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(  # noqa: S603 - command lines built by the benchmarks

@@ -98,7 +98,8 @@ def parse_wrk(output: str) -> Load:
 def run_wrk(wrk: str, url: str, connections: int, duration: float, threads: int = 1) -> Load:
     """One wrk run against `url` (loopback only)."""
     require_loopback(url)
-    command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency", url]
+    command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s"]
+    command += ["--latency", url]  # wrk takes whole seconds only
     result = subprocess.run(  # noqa: S603 - wrk with a loopback URL
         command, capture_output=True, text=True, check=True, timeout=duration + 60
     )

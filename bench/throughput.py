@@ -2,10 +2,13 @@
 
 Four targets answer `GET /items/1`: the template's service (one aiohttp session from the
 lifespan), the same route with a session per request, with a shared httpx client, and the
-upstream itself (the ceiling). Every server listens on 127.0.0.1 only, runs in its own
-process group and is stopped (the whole group) whatever happens.
+upstream itself (the ceiling). The first two are loaded again with the upstream behind TLS
+(when openssl can make a certificate), where a new connection costs a handshake. Every
+server listens on 127.0.0.1 only, runs in its own process group and is stopped (the whole
+group) whatever happens.
 """
 
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -14,8 +17,9 @@ from pathlib import Path
 
 from .common import ENV_PREFIX, PACKAGE, REPO, Server, clean_env, free_port
 from .loadgen import Load, ensure_wrk, run_fallback, run_wrk
+from .tls import make_certificate
 
-CONCURRENCIES = (1, 10, 50, 100)
+CONCURRENCIES = (1, 10, 100)
 # Each target is loaded ROUNDS times per concurrency, the targets taking turns, so that
 # anything else the machine does at the time falls on all of them alike; the median counts.
 ROUNDS = 3
@@ -32,6 +36,8 @@ class Target:
     key: str
     label: str
     app: str | None  # uvicorn's "module:factory"; None for the upstream itself
+    tls: bool = False  # the proxy reaches the upstream over TLS
+    baseline: str = "template"  # the target whose rate this one is compared with
 
 
 TARGETS = [
@@ -43,6 +49,20 @@ TARGETS = [
     ),
     Target("httpx", "shared httpx.AsyncClient", "bench.variant_apps:create_httpx_app"),
     Target("ceiling", "upstream hit directly (ceiling)", None),
+    Target(
+        "template_tls",
+        "template, upstream over TLS",
+        f"{PACKAGE}.app:create_app",
+        tls=True,
+        baseline="template_tls",
+    ),
+    Target(
+        "per_request_tls",
+        "session per request, upstream over TLS",
+        "bench.variant_apps:create_per_request_app",
+        tls=True,
+        baseline="template_tls",
+    ),
 ]
 
 
@@ -71,26 +91,34 @@ def _load_function(project: Path) -> tuple[str, Callable[[str, int, float], Load
     return "aiohttp fallback", lambda url, c, seconds: run_fallback(python, url, c, seconds)
 
 
-def _start_proxy(project: Path, target: Target, upstream_port: int, port: int) -> Server:
+def _start(project: Path, target: Target, upstream: str, cert: Path | None) -> Server:
     assert target.app is not None  # noqa: S101 - the ceiling has no proxy
-    upstream = f"http://127.0.0.1:{upstream_port}/"
+    port = free_port()
     uvicorn = project / ".venv" / "bin" / "uvicorn"
     command = [str(uvicorn), target.app, *UVICORN_OPTIONS, "--host", "127.0.0.1"]
     command += ["--port", str(port)]
+    extra = {} if cert is None else {"SSL_CERT_FILE": str(cert)}
     env = clean_env(
         PYTHONPATH=str(REPO),
         BENCH_UPSTREAM_BASE_URL=upstream,
         **{f"{ENV_PREFIX}UPSTREAM_BASE_URL": upstream, f"{ENV_PREFIX}DOCS_ENABLED": "false"},
+        **extra,
     )
-    return Server(target.key, command, project, env)
+    server = Server(target.key, command, project, env)
+    server.url = f"http://127.0.0.1:{port}/items/1"
+    return server
 
 
-def _start(project: Path, target: Target, upstream_port: int) -> tuple[Server | None, str]:
-    if target.app is None:
-        return None, f"http://127.0.0.1:{upstream_port}/items/1"
+def _upstream(project: Path, name: str, tls: tuple[Path, Path] | None) -> tuple[Server, int]:
     port = free_port()
-    proxy = _start_proxy(project, target, upstream_port, port)
-    return proxy, f"http://127.0.0.1:{port}/items/1"
+    python = project / ".venv" / "bin" / "python"
+    command = [str(python), "-m", "bench.upstream_server", "--port", str(port)]
+    if tls is not None:
+        command += ["--cert", str(tls[0]), "--key", str(tls[1])]
+    server = Server(name, command, project, clean_env(PYTHONPATH=str(REPO)))
+    if tls is None:
+        server.url = f"http://127.0.0.1:{port}/items/1"
+    return server, port
 
 
 def run(
@@ -107,30 +135,35 @@ def run(
     """
     generator, load = _load_function(project)
     result = ThroughputResult(generator, tuple(concurrencies), duration, rounds)
-    python = project / ".venv" / "bin" / "python"
-    upstream_port = free_port()
-    servers = [
-        Server(
-            "upstream",
-            [str(python), "-m", "bench.upstream_server", "--port", str(upstream_port)],
-            project,
-            clean_env(PYTHONPATH=str(REPO)),
-        )
-    ]
+    tls = make_certificate(project.parent)
+    targets = [target for target in TARGETS if tls is not None or not target.tls]
+    servers: list[Server] = []
     try:
-        servers[0].wait_until_answering(f"http://127.0.0.1:{upstream_port}/health")
+        plain, plain_port = _upstream(project, "upstream", None)
+        servers.append(plain)
+        plain.wait_until_answering(plain.url)
+        bases = {False: f"http://127.0.0.1:{plain_port}/"}
+        if tls is not None:
+            secure, secure_port = _upstream(project, "upstream-tls", tls)
+            servers.append(secure)
+            _wait_for_port(secure, secure_port)
+            bases[True] = f"https://127.0.0.1:{secure_port}/"
         urls = {}
-        for target in TARGETS:
-            proxy, urls[target.key] = _start(project, target, upstream_port)
-            if proxy is not None:
-                servers.append(proxy)
-                proxy.wait_until_answering(urls[target.key])
-        for target in TARGETS:
+        for target in targets:
+            if target.app is None:
+                urls[target.key] = plain.url
+                continue
+            cert = tls[0] if tls is not None and target.tls else None
+            proxy = _start(project, target, bases[target.tls], cert)
+            servers.append(proxy)
+            proxy.wait_until_answering(proxy.url)
+            urls[target.key] = proxy.url
+        for target in targets:
             load(urls[target.key], max(concurrencies), warm_up)
         for connections in concurrencies:
-            runs: dict[str, list[Load]] = {target.key: [] for target in TARGETS}
+            runs: dict[str, list[Load]] = {target.key: [] for target in targets}
             for _ in range(rounds):
-                for target in TARGETS:
+                for target in targets:
                     time.sleep(0.3)
                     runs[target.key].append(load(urls[target.key], connections, duration))
             for key, loads in runs.items():
@@ -140,3 +173,17 @@ def run(
         for server in reversed(servers):
             server.stop()
     return result
+
+
+def _wait_for_port(server: Server, port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited early:\n{server.log.read_text()[-3000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
