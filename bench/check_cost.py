@@ -12,7 +12,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .common import REPO, clean_env, median, render, timed_run, uv_executable
+from tests.helpers import uv_executable
+
+from .common import REPO, clean_env, median, render, timed_run
 
 RENDERS = 5
 

@@ -5,19 +5,17 @@ the servers and load generator that run inside a rendered project's environment 
 """
 
 import contextlib
-import json
 import os
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import sysconfig
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from tests import helpers
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = "my_service"
@@ -29,32 +27,18 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
+# Variables that change how fast Python runs (dev mode, warnings, no bytecode cache): the
+# processes the benchmarks time run without them.
+_SKEWS_TIMING = ("PYTHONDEVMODE", "PYTHONWARNINGS", "PYTHONDONTWRITEBYTECODE")
+
+
 def clean_env(**extra: str) -> dict[str, str]:
-    """This environment without the template's own virtualenv, plus `extra`."""
-    dropped = {
-        "VIRTUAL_ENV",
-        "PYTHONPATH",
-        "PYTHONDEVMODE",
-        "PYTHONWARNINGS",
-        "PYTHONDONTWRITEBYTECODE",
-    }
-    env = {key: value for key, value in os.environ.items() if key not in dropped}
+    """The tests' clean environment, also without what skews timing, plus `extra`."""
+    env = helpers.clean_env()
+    for key in _SKEWS_TIMING:
+        env.pop(key, None)
     env.update(extra)
     return env
-
-
-def uv_executable() -> str:
-    """The uv beside this interpreter (the dev group has it), else the bootstrapped one."""
-    beside = Path(sysconfig.get_path("scripts")) / "uv"
-    if beside.exists():
-        return str(beside)
-    bootstrapped = REPO / ".tools" / "bin" / "uv"
-    if bootstrapped.exists():
-        return str(bootstrapped)
-    found = shutil.which("uv")
-    if found is None:
-        raise RuntimeError("uv is needed to install the rendered project; run `make` first")
-    return found
 
 
 @contextlib.contextmanager
@@ -72,29 +56,15 @@ def _quiet_stdout() -> Iterator[None]:
 
 def render(output_dir: Path, **answers: str | bool) -> Path:
     """Render the template with its defaults (plus `answers`) through the cookiecutter API."""
-    from cookiecutter.main import cookiecutter  # noqa: PLC0415 - only the orchestrator needs it
-
-    config = output_dir / "cookiecutter-config.yaml"
-    config.write_text(
-        f"cookiecutters_dir: {json.dumps(str(output_dir / 'cookiecutters'))}\n"
-        f"replay_dir: {json.dumps(str(output_dir / 'replay'))}\n",
-        encoding="utf-8",
-    )
+    config = helpers.write_cookiecutter_config(output_dir)
     with _quiet_stdout():
-        project = cookiecutter(
-            str(REPO),
-            no_input=True,
-            extra_context=answers,
-            output_dir=str(output_dir),
-            config_file=str(config),
-        )
-    return Path(project)
+        return helpers.bake(output_dir, config, **answers)
 
 
 def sync(project: Path) -> None:
     """Install a rendered project and its dev group into its own `.venv` with uv."""
     subprocess.run(  # noqa: S603 - a fixed command line
-        [uv_executable(), "sync", "--quiet"],
+        [helpers.uv_executable(), "sync", "--quiet"],
         cwd=project,
         env=clean_env(),
         check=True,
@@ -112,14 +82,6 @@ def timed_run(command: Sequence[str], cwd: Path, env: dict[str, str]) -> float:
         tail = (result.stdout + result.stderr)[-3000:]
         raise RuntimeError(f"{' '.join(command)} exited {result.returncode}:\n{tail}")
     return elapsed
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 class Server:

@@ -74,7 +74,7 @@ import json
 from asgi_lifespan import LifespanManager
 
 from {PACKAGE}.app import State  # noqa: F401 - the same imports as the other variants
-from .conftest import serve  # noqa: F401
+from .support import serve  # noqa: F401
 
 import httpx
 import pytest
@@ -128,7 +128,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from .conftest import make_settings, serve
+from .support import make_settings, serve
 
 
 @pytest.fixture(name="fresh_client")
@@ -149,7 +149,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from {PACKAGE}.app import create_app
-from .conftest import make_settings
+from .support import make_settings
 
 
 @pytest.fixture(name="sync_client", scope="session")
@@ -171,7 +171,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from {PACKAGE}.app import create_app
-from .conftest import make_settings
+from .support import make_settings
 
 
 @pytest.fixture(name="fresh_sync_client")

@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import ENV_PREFIX, PACKAGE, REPO, Server, clean_env, free_port
+from tests.helpers import free_port
+
+from .common import ENV_PREFIX, PACKAGE, REPO, Server, clean_env
 from .loadgen import Load, ensure_wrk, run_fallback, run_wrk
 from .tls import make_certificate
 

@@ -93,6 +93,31 @@ def bake(output_dir: Path, config_file: Path, **answers: Any) -> Path:
     return Path(project)
 
 
+def cookiecutter_cli(
+    output_dir: Path, config_file: Path, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Render through the real cookiecutter CLI with --no-input; `args` are answers or flags."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "--config-file",
+            str(config_file),
+            "--output-dir",
+            str(output_dir),
+            str(TEMPLATE),
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
 def write_cookiecutter_config(folder: Path) -> Path:
     """A cookiecutter config that keeps replays and clones inside `folder`."""
     config = folder / "cookiecutter-config.yaml"
@@ -218,7 +243,7 @@ class Service:
 
     def stop(self, sig: int = signal.SIGTERM, *, group: bool = False, timeout: float = 30) -> int:
         """Send `sig` (to the whole process group if `group`) and wait for the exit code."""
-        if group:
+        if group and sys.platform != "win32":
             os.killpg(self.process.pid, sig)
         else:
             self.process.send_signal(sig)

@@ -1,12 +1,10 @@
 """Bad answers on the real cookiecutter CLI: exit 1, one clear sentence, no folder left."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from .helpers import TEMPLATE
+from .helpers import cookiecutter_cli
 
 BAD_ANSWERS = [
     ("project_slug=1-service", "project_slug '1-service' must start with a letter"),
@@ -20,35 +18,12 @@ BAD_ANSWERS = [
 ]
 
 
-def _cookiecutter(
-    output_dir: Path, config: Path, *answers: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cookiecutter",
-            "--no-input",
-            "--config-file",
-            str(config),
-            "--output-dir",
-            str(output_dir),
-            str(TEMPLATE),
-            *answers,
-        ],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize(("answer", "message"), BAD_ANSWERS, ids=[a for a, _ in BAD_ANSWERS])
 def test_bad_answer_is_refused_and_leaves_nothing(
     tmp_path: Path, cookiecutter_config: Path, answer: str, message: str
 ) -> None:
     """The hook's sentence reaches stderr, the CLI exits 1 and the output folder stays empty."""
-    result = _cookiecutter(tmp_path, cookiecutter_config, answer)
+    result = cookiecutter_cli(tmp_path, cookiecutter_config, answer)
     assert result.returncode == 1
     assert message in result.stderr
     assert list(tmp_path.iterdir()) == []
@@ -56,18 +31,18 @@ def test_bad_answer_is_refused_and_leaves_nothing(
 
 def test_good_answers_render_on_the_cli(tmp_path: Path, cookiecutter_config: Path) -> None:
     """The same CLI call with good answers renders the project and prints the next steps."""
-    result = _cookiecutter(tmp_path, cookiecutter_config, "project_name=Orders API")
+    result = cookiecutter_cli(tmp_path, cookiecutter_config, "project_name=Orders API")
     assert result.returncode == 0, result.stderr
     assert [path.name for path in tmp_path.iterdir()] == ["orders-api"]
     assert "uv run python -m orders_api" in result.stdout
 
 
 @pytest.mark.parametrize("answer", ["python_version=3.9", "license=GPL-3.0"])
-def test_answer_outside_the_choices_is_refused_by_cookiecutter(
+def test_answer_outside_the_choices_is_refused_bycookiecutter_cli(
     tmp_path: Path, cookiecutter_config: Path, answer: str
 ) -> None:
     """cookiecutter itself refuses a choice it does not offer, before any hook runs."""
-    result = _cookiecutter(tmp_path, cookiecutter_config, answer)
+    result = cookiecutter_cli(tmp_path, cookiecutter_config, answer)
     assert result.returncode != 0
     assert "but the choices are" in result.stderr
     assert list(tmp_path.iterdir()) == []
@@ -77,7 +52,7 @@ def test_rendering_over_an_existing_project_changes_nothing(
     tmp_path: Path, cookiecutter_config: Path
 ) -> None:
     """Without -f cookiecutter refuses, with -f the hook does: the user's files stay as they are."""
-    first = _cookiecutter(tmp_path, cookiecutter_config)
+    first = cookiecutter_cli(tmp_path, cookiecutter_config)
     assert first.returncode == 0, first.stderr
     project = tmp_path / "my-service"
     readme = project / "README.md"
@@ -85,8 +60,8 @@ def test_rendering_over_an_existing_project_changes_nothing(
     (project / "src" / "my_service" / "routes" / "items.py").unlink()
     before = {path: path.read_bytes() for path in project.rglob("*") if path.is_file()}
 
-    again = _cookiecutter(tmp_path, cookiecutter_config)
-    forced = _cookiecutter(tmp_path, cookiecutter_config, "--overwrite-if-exists")
+    again = cookiecutter_cli(tmp_path, cookiecutter_config)
+    forced = cookiecutter_cli(tmp_path, cookiecutter_config, "--overwrite-if-exists")
 
     assert again.returncode != 0
     assert "already exists" in again.stdout + again.stderr

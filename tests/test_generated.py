@@ -39,6 +39,18 @@ def _pytest(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _assert_lint_and_types_clean(project: Path, mypy_cache: Path) -> None:
+    """ruff check, ruff format --check and mypy --strict pass, with the project's own tools."""
+    bin_dir = python_in(project / ".venv").parent
+    for command in (
+        [str(bin_dir / "ruff"), "check", "."],
+        [str(bin_dir / "ruff"), "format", "--check", "."],
+        [str(bin_dir / "mypy"), "--strict", "--cache-dir", str(mypy_cache)],
+    ):
+        result = run(command, project)
+        assert result.returncode == 0, f"{command[0]}:\n{result.stdout}{result.stderr}"
+
+
 Installer = Callable[[dict[str, Any]], Path]
 
 
@@ -84,14 +96,7 @@ def test_generated_suite_passes(installed: Path) -> None:
 
 def test_generated_lint_and_types_are_clean(installed: Path, mypy_cache: Path) -> None:
     """ruff check, ruff format --check and mypy --strict pass in the generated project."""
-    bin_dir = python_in(installed / ".venv").parent
-    for command in (
-        [str(bin_dir / "ruff"), "check", "."],
-        [str(bin_dir / "ruff"), "format", "--check", "."],
-        [str(bin_dir / "mypy"), "--strict", "--cache-dir", str(mypy_cache)],
-    ):
-        result = run(command, installed)
-        assert result.returncode == 0, f"{command[0]}:\n{result.stdout}{result.stderr}"
+    _assert_lint_and_types_clean(installed, mypy_cache)
 
 
 @pytest.mark.parametrize("answers", STATIC, ids=combination_id)
@@ -201,14 +206,7 @@ def test_readme_recipe_for_a_new_endpoint_works(
     source = source.replace("    items.router,\n", "    items.router,\n    orders.router,\n")
     routes.write_text(source, encoding="utf-8")
     _sync(project)
-    bin_dir = python_in(project / ".venv").parent
-    for command in (
-        [str(bin_dir / "ruff"), "check", "."],
-        [str(bin_dir / "ruff"), "format", "--check", "."],
-        [str(bin_dir / "mypy"), "--strict", "--cache-dir", str(mypy_cache)],
-    ):
-        result = run(command, project)
-        assert result.returncode == 0, f"{command[0]}:\n{result.stdout}{result.stderr}"
+    _assert_lint_and_types_clean(project, mypy_cache)
     result = _pytest(project, "tests/test_orders.py", "-v")
     assert "test_unknown_order_is_404 PASSED" in result.stdout, result.stdout
     assert pytest_counts(result.stdout) == {"passed": 1}

@@ -6,14 +6,13 @@ choices are picked by number and yes/no questions take y or n.
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import pexpect  # type: ignore[import-untyped]  # pexpect ships no type information
+import pexpect
 
-from .helpers import DEFAULTS, TEMPLATE, project_files
+from .helpers import DEFAULTS, TEMPLATE, cookiecutter_cli, project_files
 
 # Each prompt in order, the keys typed at it, and the answer that means for --no-input.
 # An empty string takes the default by pressing Enter.
@@ -81,25 +80,7 @@ def test_typed_answers_give_the_same_project_as_no_input(
     transcript = _type_answers(tmp_path / "typed", cookiecutter_config)
     assert "Choose from [1/2/3]" in transcript
     answers = [f"{option}={value}" for option, _, value in TYPED]
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cookiecutter",
-            "--no-input",
-            "--config-file",
-            str(cookiecutter_config),
-            "-o",
-            str(tmp_path / "given"),
-            str(TEMPLATE),
-            *answers,
-        ],
-        env=_env(),
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    result = cookiecutter_cli(tmp_path / "given", cookiecutter_config, *answers, env=_env())
     assert result.returncode == 0, result.stderr
     typed, given = tmp_path / "typed" / "orders-api", tmp_path / "given" / "orders-api"
     typed_files, given_files = _files(typed), _files(given)

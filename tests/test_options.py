@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import sysconfig
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from cookiecutter.prompt import prompt_for_config
 from ruamel.yaml import YAML
 
 from .conftest import Renders
-from .helpers import DEFAULTS, MATRIX, SPREAD, TEMPLATE, bake, combinations
+from .helpers import DEFAULTS, MATRIX, SPREAD, TEMPLATE, bake, combinations, cookiecutter_cli
 
 SCRIPTS = Path(sysconfig.get_path("scripts"))
 PYTHONS = DEFAULTS["python_version"]
@@ -324,23 +323,11 @@ def test_git_init_without_git_says_so_and_keeps_the_project(
     """When git is not on PATH the hook says so, and the project is still rendered."""
     empty = tmp_path / "no-tools"
     empty.mkdir()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cookiecutter",
-            "--no-input",
-            "--config-file",
-            str(cookiecutter_config),
-            "--output-dir",
-            str(tmp_path / "out"),
-            str(Path(__file__).resolve().parent.parent),
-            "git_init=true",
-        ],
+    result = cookiecutter_cli(
+        tmp_path / "out",
+        cookiecutter_config,
+        "git_init=true",
         env={**os.environ, "PATH": str(empty)},
-        capture_output=True,
-        text=True,
-        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "git_init: git was not found on PATH" in result.stderr
