@@ -1,11 +1,21 @@
 """Fixtures for the template's tests: a private cookiecutter config and rendered projects."""
 
+import signal
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .helpers import bake, combination_id, combinations, write_cookiecutter_config
+from .helpers import (
+    FaultUpstream,
+    Service,
+    bake,
+    combination_id,
+    combinations,
+    write_cookiecutter_config,
+)
 
 
 @pytest.fixture(name="cookiecutter_config", scope="session")
@@ -27,3 +37,15 @@ def fixture_renders(tmp_path_factory: pytest.TempPathFactory, cookiecutter_confi
         project = bake(root / name, cookiecutter_config, **answers)
         renders[name] = (answers, project)
     return renders
+
+
+@pytest.fixture(name="upstream")
+def fixture_upstream() -> Iterator[FaultUpstream]:
+    """A fresh misbehaving upstream process (tests/fault_upstream.py) for each test."""
+    script = Path(__file__).with_name("fault_upstream.py")
+    process = Service([sys.executable, str(script)], script.parent)
+    try:
+        ports = process.wait_for(r"^PORT (\d+) STATS (\d+)", timeout=60)
+        yield FaultUpstream(int(ports.group(1)), int(ports.group(2)))
+    finally:
+        assert process.stop(signal.SIGTERM) == 0, process.output

@@ -15,7 +15,7 @@ import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cookiecutter.main import cookiecutter
 
@@ -234,14 +234,14 @@ class Service:
             if self.process.poll() is not None:
                 raise AssertionError(f"the service exited early:\n{self.output}")
             try:
-                with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+                with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - loopback
                     return response.status, response.read()
             except OSError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
 
-    def stop(self, sig: int = signal.SIGTERM, *, group: bool = False, timeout: float = 30) -> int:
+    def stop(self, sig: int = signal.SIGTERM, *, group: bool = False, timeout: float = 120) -> int:
         """Send `sig` (to the whole process group if `group`) and wait for the exit code."""
         if group and sys.platform != "win32":
             os.killpg(self.process.pid, sig)
@@ -252,3 +252,36 @@ class Service:
         assert self.process.stdout is not None
         self.process.stdout.close()
         return code
+
+
+class FaultUpstream(NamedTuple):
+    """tests/fault_upstream.py, running: the port it serves items on, the one for its counters."""
+
+    port: int
+    stats_port: int
+
+    @property
+    def url(self) -> str:
+        """The base URL the service is given."""
+        return f"http://127.0.0.1:{self.port}/"
+
+    def stats(self) -> dict[str, int]:
+        """Connections open on the item port now, at most so far, and accepted in all."""
+        url = f"http://127.0.0.1:{self.stats_port}/stats"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            stats: dict[str, int] = json.load(response)
+        return stats
+
+    def wait_for_no_connections(self, timeout: float = 30) -> dict[str, int]:
+        """The counters once no connection is open, or when `timeout` has passed."""
+        return self.wait_for_at_most(0, timeout)
+
+    def wait_for_at_most(self, connections: int, timeout: float = 30) -> dict[str, int]:
+        """The counters once at most `connections` are open, or when `timeout` has passed.
+
+        The upstream learns that a client closed a connection a little after the fact.
+        """
+        deadline = time.monotonic() + timeout
+        while (stats := self.stats())["open"] > connections and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return stats

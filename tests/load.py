@@ -13,13 +13,15 @@ class Outcome:
     """What became of one request.
 
     `status` is None when the connection closed or was refused before any byte of an
-    answer arrived; `partial` is True when an answer started and then broke off.
+    answer arrived; `partial` is True when an answer started and then broke off. `seconds`
+    is the time from sending the request to the end of its answer, as the client saw it.
     """
 
     target: str
     status: int | None
     body: bytes = b""
     partial: bool = False
+    seconds: float = 0.0
 
     def json(self) -> object:
         """The body, decoded."""
@@ -61,6 +63,7 @@ async def run_load(
                 if connection is None:
                     connection = await asyncio.open_connection("127.0.0.1", port)
                 reader, writer = connection
+                sent = time.monotonic()
                 writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
                 await writer.drain()
             except ConnectionError:
@@ -80,7 +83,7 @@ async def run_load(
                 await _close(connection)
                 connection = None
                 continue
-            outcomes.append(Outcome(target, status, body))
+            outcomes.append(Outcome(target, status, body, seconds=time.monotonic() - sent))
             if on_progress is not None:
                 on_progress(len(outcomes))
             if closing:

@@ -6,27 +6,32 @@ project under real uvicorn; the load comes from tests/load.py (slow tier).
 
 import asyncio
 import collections
-import json
 import re
 import signal
-import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 
 from .fault_upstream import MODES
-from .helpers import Service, bake, free_port, python_in, run, uv_executable
+from .helpers import FaultUpstream, Service, bake, free_port, python_in, run, uv_executable
 from .load import Outcome, run_load
 
 pytestmark = pytest.mark.slow
 
 PACKAGE = "my_service"
 PREFIX = "MY_SERVICE_"
-MAX_CONNECTIONS = 20
+# The service's upstream timeout here. Each fault that must give a 504 holds its answer back
+# far longer (fault_upstream.py: "hang" forever, "slow-body" for 50 s) and each healthy answer
+# takes milliseconds, so however busy the machine, no request crosses from one side to the
+# other: the timeout only has to sit far from both.
+UPSTREAM_TIMEOUT = 2.0
+CONCURRENCY = 50
+# One pooled connection for every request in flight. aiohttp's total timeout also runs while a
+# request waits for a pooled connection, so with fewer, a healthy request queued behind hanging
+# ones could time out. The pool's limit has a test of its own, with healthy requests only.
+MAX_CONNECTIONS = CONCURRENCY
+SMALL_POOL = 5
 # What the service must answer for each upstream behaviour.
 EXPECTED = {
     "ok": (200, None),
@@ -46,39 +51,6 @@ def _expected(target: str) -> tuple[int, object]:
     status, detail = EXPECTED[MODES[number % 10]]
     body = {"id": number, "name": f"item {number}"} if status == 200 else {"detail": detail}
     return status, body
-
-
-class Upstream(NamedTuple):
-    """The fault upstream's two ports: one it serves items on, one for its counters."""
-
-    port: int
-    stats_port: int
-
-    @property
-    def url(self) -> str:
-        """The base URL the service is given."""
-        return f"http://127.0.0.1:{self.port}/"
-
-    def stats(self) -> dict[str, int]:
-        """Connections open on the item port now, at most so far, and accepted in all."""
-        url = f"http://127.0.0.1:{self.stats_port}/stats"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            stats: dict[str, int] = json.load(response)
-        return stats
-
-    def wait_for_no_connections(self, timeout: float = 10) -> dict[str, int]:
-        """The counters once no connection is open, or when `timeout` has passed."""
-        return self.wait_for_at_most(0, timeout)
-
-    def wait_for_at_most(self, connections: int, timeout: float = 10) -> dict[str, int]:
-        """The counters once at most `connections` are open, or when `timeout` has passed.
-
-        The upstream learns that a client closed a connection a little after the fact.
-        """
-        deadline = time.monotonic() + timeout
-        while (stats := self.stats())["open"] > connections and time.monotonic() < deadline:
-            time.sleep(0.1)
-        return stats
 
 
 def _assert_clean_log(service: Service, *, supervisor_port: int | None = None) -> None:
@@ -107,19 +79,13 @@ def fixture_project(tmp_path_factory: pytest.TempPathFactory, cookiecutter_confi
     return project
 
 
-@pytest.fixture(name="upstream")
-def fixture_upstream() -> Iterator[Upstream]:
-    """A fresh fault upstream process for each test."""
-    script = Path(__file__).with_name("fault_upstream.py")
-    process = Service([sys.executable, str(script)], script.parent)
-    try:
-        ports = process.wait_for(r"^PORT (\d+) STATS (\d+)", timeout=10)
-        yield Upstream(int(ports.group(1)), int(ports.group(2)))
-    finally:
-        assert process.stop(signal.SIGTERM) == 0, process.output
-
-
-def _start(project: Path, upstream_url: str, *uvicorn_args: str) -> tuple[Service, int]:
+def _start(
+    project: Path,
+    upstream_url: str,
+    *uvicorn_args: str,
+    timeout: float = UPSTREAM_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
+) -> tuple[Service, int]:
     port = free_port()
     command = [
         str(python_in(project / ".venv").parent / "uvicorn"),
@@ -137,13 +103,13 @@ def _start(project: Path, upstream_url: str, *uvicorn_args: str) -> tuple[Servic
         PYTHONWARNINGS="always::ResourceWarning",
         **{
             f"{PREFIX}UPSTREAM_BASE_URL": upstream_url,
-            f"{PREFIX}UPSTREAM_TIMEOUT": "0.5",
+            f"{PREFIX}UPSTREAM_TIMEOUT": str(timeout),
             f"{PREFIX}UPSTREAM_MAX_BODY_BYTES": "65536",
-            f"{PREFIX}UPSTREAM_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
+            f"{PREFIX}UPSTREAM_MAX_CONNECTIONS": str(max_connections),
         },
     )
     try:
-        service.get(f"http://127.0.0.1:{port}/health", timeout=30)
+        service.get(f"http://127.0.0.1:{port}/health", timeout=120)
     except BaseException:
         service.stop()
         raise
@@ -159,12 +125,12 @@ def _assert_answers(outcomes: list[Outcome]) -> collections.Counter[int | None]:
     return collections.Counter(outcome.status for outcome in outcomes)
 
 
-def test_each_fault_gets_its_status(project: Path, upstream: Upstream) -> None:
+def test_each_fault_gets_its_status(project: Path, upstream: FaultUpstream) -> None:
     """One request per upstream behaviour: each is answered with its status and JSON detail."""
     service, port = _start(project, upstream.url)
     try:
         targets = [f"/items/{number}" for number in range(10, 20)]
-        outcomes = asyncio.run(run_load(port, targets, concurrency=1, deadline_seconds=30))
+        outcomes = asyncio.run(run_load(port, targets, concurrency=1, deadline_seconds=300))
     finally:
         service.stop()
     assert len(outcomes) == 10
@@ -177,33 +143,40 @@ def test_refused_upstream_is_a_502(project: Path) -> None:
     """An upstream that refuses connections is answered with 502 and a JSON detail."""
     service, port = _start(project, f"http://127.0.0.1:{free_port()}/")
     try:
-        outcomes = asyncio.run(run_load(port, ["/items/1"], concurrency=1, deadline_seconds=30))
+        outcomes = asyncio.run(run_load(port, ["/items/1"], concurrency=1, deadline_seconds=300))
     finally:
         service.stop()
     assert [(o.status, o.json()) for o in outcomes] == [(502, {"detail": "upstream unreachable"})]
     _assert_clean_log(service)
 
 
-def test_load_with_faults_mixed_in(project: Path, upstream: Upstream) -> None:
+def _slowest_healthy(outcomes: list[Outcome]) -> float:
+    return max((o.seconds for o in outcomes if o.status == 200), default=0.0)
+
+
+def test_load_with_faults_mixed_in(project: Path, upstream: FaultUpstream) -> None:
     """2,000 requests at concurrency 50, a fault in six of every ten: no 500, no leak."""
     before = upstream.stats()
     service, port = _start(project, upstream.url)
     try:
         targets = [f"/items/{number}" for number in range(1, 2001)]
         started = time.monotonic()
-        outcomes = asyncio.run(run_load(port, targets, concurrency=50, deadline_seconds=120))
+        outcomes = asyncio.run(
+            run_load(port, targets, concurrency=CONCURRENCY, deadline_seconds=600)
+        )
         elapsed = time.monotonic() - started
-        during = upstream.wait_for_at_most(MAX_CONNECTIONS)
+        during = upstream.wait_for_at_most(MAX_CONNECTIONS, timeout=60)
     finally:
         code = service.stop(signal.SIGTERM)
-    after = upstream.wait_for_no_connections()
+    after = upstream.wait_for_no_connections(timeout=60)
     statuses = _assert_answers(outcomes)
     print(  # noqa: T201 - the figures, for whoever reads the run
-        f"\nload: {len(outcomes)} requests at concurrency 50 in {elapsed:.1f} s; "
-        f"statuses {dict(sorted(statuses.items(), key=str))}; upstream connections "
-        f"open before {before['open']}, at most {during['max_open']} (as the upstream counts, "
-        f"closing lags), accepted {during['accepted']}, open after the load {during['open']}, "
-        f"after shutdown {after['open']}"
+        f"\nload: {len(outcomes)} requests at concurrency {CONCURRENCY} in {elapsed:.1f} s; "
+        f"statuses {dict(sorted(statuses.items(), key=str))}; slowest 200 "
+        f"{_slowest_healthy(outcomes):.3f} s against a timeout of {UPSTREAM_TIMEOUT} s; "
+        f"upstream connections open before {before['open']}, at most {during['max_open']} "
+        f"(as the upstream counts, closing lags), accepted {during['accepted']}, open after "
+        f"the load {during['open']}, after shutdown {after['open']}"
     )
     assert len(outcomes) == 2000
     assert None not in statuses
@@ -216,7 +189,35 @@ def test_load_with_faults_mixed_in(project: Path, upstream: Upstream) -> None:
     _assert_clean_log(service)
 
 
-def test_sigterm_during_load_finishes_cleanly(project: Path, upstream: Upstream) -> None:
+def test_pool_limit_holds_under_load(project: Path, upstream: FaultUpstream) -> None:
+    """500 healthy requests at concurrency 50 through a pool of 5: the upstream never sees a
+    sixth connection, and every request waits its turn and gets its 200."""
+    service, port = _start(project, upstream.url, timeout=30.0, max_connections=SMALL_POOL)
+    try:
+        ok = [number for number in range(1, 2001) if MODES[number % 10] == "ok"]
+        targets = [f"/items/{number}" for number in ok[:500]]
+        outcomes = asyncio.run(
+            run_load(port, targets, concurrency=CONCURRENCY, deadline_seconds=600)
+        )
+        stats = upstream.stats()
+    finally:
+        code = service.stop(signal.SIGTERM)
+    after = upstream.wait_for_no_connections(timeout=60)
+    print(  # noqa: T201
+        f"\npool: {len(outcomes)} requests at concurrency {CONCURRENCY} through a pool of "
+        f"{SMALL_POOL}; upstream connections at most {stats['max_open']}, accepted "
+        f"{stats['accepted']}; slowest 200 {_slowest_healthy(outcomes):.3f} s"
+    )
+    assert _assert_answers(outcomes) == {200: 500}
+    # Healthy answers leave their connection in the pool, so the pool never opens more.
+    assert stats["max_open"] <= SMALL_POOL
+    assert stats["accepted"] <= SMALL_POOL
+    assert after["open"] == 0
+    assert code == -signal.SIGTERM
+    _assert_clean_log(service)
+
+
+def test_sigterm_during_load_finishes_cleanly(project: Path, upstream: FaultUpstream) -> None:
     """SIGTERM mid-load: in-flight requests are answered in full, the rest are turned away."""
     service, port = _start(project, upstream.url)
     signalled: list[float] = []
@@ -229,11 +230,13 @@ def test_sigterm_during_load_finishes_cleanly(project: Path, upstream: Upstream)
     try:
         targets = [f"/items/{number}" for number in range(1, 1501)]
         outcomes = asyncio.run(
-            run_load(port, targets, 50, deadline_seconds=120, on_progress=terminate_after_some)
+            run_load(
+                port, targets, CONCURRENCY, deadline_seconds=600, on_progress=terminate_after_some
+            )
         )
     finally:
         code = service.stop(signal.SIGTERM)
-    after = upstream.wait_for_no_connections()
+    after = upstream.wait_for_no_connections(timeout=60)
     statuses = _assert_answers(outcomes)
     print(  # noqa: T201
         f"\nsigterm: after {len(outcomes)} outcomes, statuses "
@@ -250,17 +253,17 @@ def test_sigterm_during_load_finishes_cleanly(project: Path, upstream: Upstream)
     _assert_clean_log(service)
 
 
-def test_each_worker_owns_its_session(project: Path, upstream: Upstream) -> None:
+def test_each_worker_owns_its_session(project: Path, upstream: FaultUpstream) -> None:
     """With --workers 2, each worker runs the lifespan: opens its session and closes it."""
     service, port = _start(project, upstream.url, "--workers", "2")
     try:
-        service.wait_for(r"Application startup complete", timeout=30)
-        deadline = time.monotonic() + 30
+        service.wait_for(r"Application startup complete", timeout=120)
+        deadline = time.monotonic() + 120
         while service.output.count("Application startup complete") < 2:
             assert time.monotonic() < deadline, service.output
             time.sleep(0.1)
         targets = [f"/items/{number}" for number in range(1, 401) if MODES[number % 10] == "ok"]
-        outcomes = asyncio.run(run_load(port, targets, concurrency=10, deadline_seconds=60))
+        outcomes = asyncio.run(run_load(port, targets, concurrency=10, deadline_seconds=300))
     finally:
         service.stop(signal.SIGTERM)
     after = upstream.wait_for_no_connections()
