@@ -5,9 +5,11 @@ UV := $(abspath $(TOOLS)/bin/uv)
 VENV := .venv
 DEMO_DIR ?= build/demo
 DEMO_PROJECT := $(DEMO_DIR)/my-service
+RUNS ?= 5
+LOOPS ?= 4
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-fast test-slow lint format clean bench
+.PHONY: help demo test test-fast test-slow test-busy lint format clean bench
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,6 +35,9 @@ test-fast: lint  ## Render every combination, check structure and lint, unit-tes
 
 test-slow: $(VENV)/.synced  ## Install, type-check and run generated projects; end-to-end tests
 	$(UV) run --no-sync pytest -m slow
+
+test-busy: $(VENV)/.synced  ## The slow tier 5 times in a row beside 4 busy loops (RUNS=, LOOPS=)
+	$(UV) run --no-sync python -m tests.under_load --runs $(RUNS) --loops $(LOOPS) -- -m slow
 
 bench: $(VENV)/.synced  ## Benchmarks: test overhead, throughput, check cost (BENCH_ARGS=--skip-checks)
 	$(UV) run --no-sync python -m bench.run $(BENCH_ARGS)
