@@ -32,10 +32,13 @@ def _sync(project: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def _pytest(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _pytest(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     python = str(python_in(project / ".venv"))
     return run(
-        [python, "-m", "pytest", "-p", "no:cacheprovider", *args], project, PYTHONDEVMODE="1"
+        [python, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        project,
+        PYTHONDEVMODE="1",
+        **env,
     )
 
 
@@ -123,6 +126,29 @@ def test_newer_minimum_type_checks(
     assert f'python_version = "{answers["python_version"]}"' in (
         project / "pyproject.toml"
     ).read_text("utf-8")
+
+
+def test_suite_ignores_the_developers_environment(installed: Path) -> None:
+    """Every setting exported with a value it cannot take, and a .env full of the same, do
+    not change the outcome of a single generated test."""
+    python = str(python_in(installed / ".venv"))
+    listed = run(
+        [python, "-c", "from my_service.config import Settings; print(*Settings.model_fields)"],
+        installed,
+    )
+    assert listed.returncode == 0, listed.stderr
+    names = [f"MY_SERVICE_{field.upper()}" for field in listed.stdout.split()]
+    assert {"MY_SERVICE_PORT", "MY_SERVICE_DOCS_ENABLED", "MY_SERVICE_TITLE"} <= set(names)
+    garbage = dict.fromkeys(names, "not-a-valid-value")
+    dotenv = installed / ".env"
+    dotenv.write_text("".join(f"{name}=also-not-valid\n" for name in names), encoding="utf-8")
+    try:
+        result = _pytest(installed, "-W", "error", **garbage)
+    finally:
+        dotenv.unlink()
+    counts = pytest_counts(result.stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert counts == pytest_counts(_pytest(installed, "-W", "error").stdout)
 
 
 def test_suite_catches_the_loop_scope_trap(installed: Path) -> None:

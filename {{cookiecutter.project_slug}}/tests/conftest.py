@@ -1,73 +1,88 @@
-"""Fixtures: a real upstream, the app run through its lifespan, and an async client for it.
+"""Fixtures: a real upstream, apps run through their real lifespan, async clients for them.
 
 Everything here and every test share one event loop (see the asyncio settings in
-pyproject.toml), so the aiohttp session the lifespan opens works in every test.
+pyproject.toml), so the aiohttp session a lifespan opens works in every test.
+
+- `client`, `state`: the app most tests use, started once for the whole run.
+- `app`, `serve`: a new app for one test; change it (dependency overrides), then
+  `async with serve(app) as client`.
+- `make_app`: a new app with other settings, such as another upstream or a shorter timeout.
 """
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import os
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 
-from {{ cookiecutter.package_name }}.app import State
+from {{ cookiecutter.package_name }}.app import State, create_app
 from {{ cookiecutter.package_name }}.config import Settings
 
-from .support import (
-    ClientFactory,
-    Upstream,
-    lifespan_state,
-    make_settings,
-    run_upstream,
-    serve,
-)
+from .support import AppClient, AppFactory, Serve, make_settings, serve
+from .upstream import Upstream, run_upstream
+
+
+@pytest.fixture(name="_environment_left_out", scope="session", autouse=True)
+def fixture_environment_left_out() -> Iterator[None]:
+    """The tests' settings come from the tests alone: the service's variables are unset
+    for the run. Tests of reading the environment set what they read (monkeypatch)."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.upper().startswith(prefix.upper()):
+                patch.delenv(name)
+        yield
 
 
 @pytest.fixture(name="upstream", scope="session")
 async def fixture_upstream() -> AsyncIterator[Upstream]:
+    """The fake upstream (tests/upstream.py) on 127.0.0.1, for the whole run."""
     async with run_upstream() as upstream:
         yield upstream
 
 
-@pytest.fixture(name="upstream_url", scope="session")
-def fixture_upstream_url(upstream: Upstream) -> str:
-    return upstream.url
-
-
 @pytest.fixture(name="settings", scope="session")
-def fixture_settings(upstream_url: str) -> Settings:
-    return make_settings(upstream_url)
-
-
-@pytest.fixture(name="served", scope="session")
-async def fixture_served(
-    settings: Settings,
-) -> AsyncIterator[tuple[httpx.AsyncClient, LifespanManager]]:
-    async with serve(settings) as served:
-        yield served
+def fixture_settings(upstream: Upstream) -> Settings:
+    """The settings of the tests' apps: the fake upstream, a 5 s timeout, a 1 KiB body cap."""
+    return make_settings(upstream.url)
 
 
 @pytest.fixture(name="client", scope="session")
-def fixture_client(served: tuple[httpx.AsyncClient, LifespanManager]) -> httpx.AsyncClient:
-    """The client most tests use: one app, one lifespan, for the whole session."""
-    return served[0]
+async def fixture_client(settings: Settings) -> AsyncIterator[AppClient]:
+    """The client most tests use: one app, started through its lifespan once for the run."""
+    async with serve(create_app(settings)) as client:
+        yield client
 
 
 @pytest.fixture(name="state", scope="session")
-def fixture_state(served: tuple[httpx.AsyncClient, LifespanManager]) -> State:
+def fixture_state(client: AppClient) -> State:
     """What that app's lifespan yielded: the very objects its requests use."""
-    return lifespan_state(served[1])
+    return client.state
 
 
-@pytest.fixture(name="client_for", scope="session")
-def fixture_client_for() -> ClientFactory:
-    """Serve a separate app for one `async with`, with its own upstream URL and settings."""
+@pytest.fixture(name="make_app", scope="session")
+def fixture_make_app(upstream: Upstream) -> AppFactory:
+    """Build a new app from the tests' settings with some changed: `make_app(upstream_timeout=0.3)`.
 
-    @asynccontextmanager
-    async def client_for(base_url: str, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-        async with serve(make_settings(base_url, **overrides)) as (client, _):
-            yield client
+    To point an app at another upstream, give it `upstream_base_url`: the lifespan opens its
+    session from the settings the app was built with, so that is the way to move it.
+    """
 
-    return client_for
+    def make_app(**overrides: Any) -> FastAPI:
+        return create_app(make_settings(upstream.url, **overrides))
+
+    return make_app
+
+
+@pytest.fixture(name="app")
+def fixture_app(make_app: AppFactory) -> FastAPI:
+    """A new app for this test alone, not started yet: set `app.dependency_overrides`, then
+    `async with serve(app) as client`. (`client` talks to another app, shared by the run.)"""
+    return make_app()
+
+
+@pytest.fixture(name="serve", scope="session")
+def fixture_serve() -> Serve:
+    """`async with serve(app) as client`: run an app's lifespan around the block."""
+    return serve

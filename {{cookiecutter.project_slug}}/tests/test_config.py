@@ -11,7 +11,7 @@ from pydantic import AnyHttpUrl
 
 from {{ cookiecutter.package_name }}.config import Settings
 
-from .support import ClientFactory
+from .support import AppFactory, Serve
 
 PREFIX = "{{ cookiecutter.package_name | upper }}_"
 
@@ -49,9 +49,9 @@ def test_importing_reads_no_environment(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr.decode()
 
 
-async def test_docs_can_be_switched_off(client_for: ClientFactory, upstream_url: str) -> None:
+async def test_docs_can_be_switched_off(make_app: AppFactory, serve: Serve) -> None:
     """With docs_enabled off, neither the docs nor the OpenAPI schema are served."""
-    async with client_for(upstream_url, docs_enabled=False) as client:
+    async with serve(make_app(docs_enabled=False)) as client:
         responses = [await client.get(path) for path in ("/docs", "/redoc", "/openapi.json")]
     assert [response.status_code for response in responses] == [404, 404, 404]
 

@@ -2,10 +2,15 @@
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
-from .support import FAULTS, ITEMS, PRIVATE_HEADERS, ClientFactory, Fault, Upstream, refused_url
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.dependencies import get_settings
 
-# Far below support.SLOW_SECONDS, far above a loopback round trip.
+from .support import AppFactory, Serve, make_settings, refused_url
+from .upstream import FAULTS, ITEMS, PRIVATE_HEADERS, Fault, Upstream
+
+# Far below upstream.SLOW_SECONDS, far above a loopback round trip.
 SHORT_TIMEOUT = 0.3
 
 
@@ -38,27 +43,32 @@ async def test_read_item_rejects_bad_ids(
 
 @pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.mode)
 async def test_upstream_faults_become_json_errors(
-    client_for: ClientFactory, upstream_url: str, fault: Fault
+    make_app: AppFactory, serve: Serve, upstream: Upstream, fault: Fault
 ) -> None:
     """Each upstream fault is answered with its status and a JSON detail, never a 500."""
-    base_url = f"{upstream_url}faults/{fault.mode}/"
-    async with client_for(base_url, upstream_timeout=SHORT_TIMEOUT) as client:
+    app = make_app(
+        upstream_base_url=f"{upstream.url}faults/{fault.mode}/", upstream_timeout=SHORT_TIMEOUT
+    )
+    async with serve(app) as client:
         response = await client.get("/items/1")
     assert response.status_code == fault.status_code
     assert response.json() == {"detail": fault.detail}
 
 
-async def test_unexpected_item_shape_is_502(client_for: ClientFactory, upstream_url: str) -> None:
+async def test_unexpected_item_shape_is_502(
+    make_app: AppFactory, serve: Serve, upstream: Upstream
+) -> None:
     """JSON that is not an item is a 502, not a validation error leaking out."""
-    async with client_for(f"{upstream_url}faults/wrong-shape/") as client:
+    async with serve(make_app(upstream_base_url=f"{upstream.url}faults/wrong-shape/")) as client:
         response = await client.get("/items/1")
     assert response.status_code == 502
     assert response.json() == {"detail": "upstream sent a body of the wrong shape"}
 
 
-async def test_refused_connection_is_502(client_for: ClientFactory) -> None:
-    """An upstream that refuses connections is a 502."""
-    async with client_for(refused_url()) as client:
+async def test_refused_connection_is_502(make_app: AppFactory, serve: Serve) -> None:
+    """An upstream that refuses connections is a 502; this is how a test points an app at
+    another upstream."""
+    async with serve(make_app(upstream_base_url=refused_url())) as client:
         response = await client.get("/items/1")
     assert response.status_code == 502
     assert response.json() == {"detail": "upstream unreachable"}
@@ -107,3 +117,37 @@ async def test_crafted_paths_never_reach_the_upstream(
     response = await client.get(target)
     assert response.status_code in {404, 422}
     assert upstream.seen[before:] == []
+
+
+async def test_a_settings_override_reaches_the_handler(
+    app: FastAPI, serve: Serve, settings: Settings
+) -> None:
+    """An override of get_settings is what the route reads: here, a body cap of 10 bytes."""
+    tiny = settings.model_copy(update={"upstream_max_body_bytes": 10})
+
+    async def tiny_body_cap() -> Settings:
+        return tiny
+
+    app.dependency_overrides[get_settings] = tiny_body_cap
+    async with serve(app) as client:
+        response = await client.get("/items/1")
+    assert response.status_code == 502
+    assert response.json() == {"detail": "upstream response too large"}
+
+
+async def test_a_settings_override_does_not_move_the_session(
+    app: FastAPI, serve: Serve, upstream: Upstream
+) -> None:
+    """The lifespan opened its session from the settings the app was built with: overriding
+    get_settings later leaves the session's upstream, token and timeouts where they were."""
+    elsewhere = make_settings(refused_url())
+
+    async def other_upstream() -> Settings:
+        return elsewhere
+
+    app.dependency_overrides[get_settings] = other_upstream
+    before = len(upstream.seen)
+    async with serve(app) as client:
+        response = await client.get("/items/1")
+    assert response.status_code == 200
+    assert upstream.seen[before:] == ["/items/1"]

@@ -3,12 +3,12 @@
 import asyncio
 
 import httpx
-from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 
-from {{ cookiecutter.package_name }}.app import State, create_app
-from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.app import State
 
-from .support import ITEMS, lifespan_state
+from .support import Serve
+from .upstream import ITEMS
 
 
 async def test_lifespan_session_works_from_the_test_body(state: State) -> None:
@@ -28,20 +28,18 @@ async def test_requests_share_the_lifespan_session(client: httpx.AsyncClient, st
     assert not state["http_session"].closed
 
 
-async def test_session_is_closed_after_shutdown(settings: Settings) -> None:
+async def test_session_is_closed_after_shutdown(app: FastAPI, serve: Serve) -> None:
     """Leaving the lifespan closes its session."""
-    async with LifespanManager(create_app(settings)) as manager:
-        http_session = lifespan_state(manager)["http_session"]
+    async with serve(app) as client:
+        http_session = client.state["http_session"]
         assert not http_session.closed
     assert http_session.closed
 
 
-async def test_ready_is_503_once_the_session_is_closed(settings: Settings) -> None:
+async def test_ready_is_503_once_the_session_is_closed(app: FastAPI, serve: Serve) -> None:
     """/ready answers 503 when the upstream session can no longer be used."""
-    async with LifespanManager(create_app(settings)) as manager:
-        await lifespan_state(manager)["http_session"].close()
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            response = await client.get("/ready")
+    async with serve(app) as client:
+        await client.state["http_session"].close()
+        response = await client.get("/ready")
     assert response.status_code == 503
     assert response.json() == {"status": "not ready", "http_session_open": False}

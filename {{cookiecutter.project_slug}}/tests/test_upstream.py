@@ -6,7 +6,7 @@ from pydantic import BaseModel
 from {{ cookiecutter.package_name }}.app import State
 from {{ cookiecutter.package_name }}.upstream import UpstreamError, get_json, get_model
 
-from .support import FAULTS, ITEMS, MAX_BODY_BYTES, Fault
+from .upstream import FAULTS, ITEMS, MAX_BODY_BYTES, Fault
 
 
 async def test_get_json_decodes_the_body(state: State) -> None:

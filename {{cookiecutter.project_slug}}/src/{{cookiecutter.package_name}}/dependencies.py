@@ -19,7 +19,12 @@ async def get_http_session(request: Request) -> aiohttp.ClientSession:
 
 
 async def get_settings(request: Request) -> Settings:
-    """The settings the application was built with."""
+    """The settings the application was built with.
+
+    Overriding this dependency (in a test, say) changes what handlers read, not the session:
+    the lifespan opened that from the settings given to `create_app`, so build the app from
+    other settings to point it at another upstream.
+    """
     settings: Settings = request.state.settings
     return settings
 

@@ -1,0 +1,146 @@
+"""A fake upstream: aiohttp.web on 127.0.0.1, with an item to serve and a path for every fault.
+
+The tests start it on a free port. To try the service by hand, run it at the address the
+service's settings give for the upstream (http://127.0.0.1:9000/ unless set otherwise):
+
+    uv run python -m tests.upstream
+"""
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from {{ cookiecutter.package_name }}.config import Settings
+
+# The upstream's items; any other id is a 404.
+ITEMS = {1: {"id": 1, "name": "widget"}}
+# Bodies larger than this are refused: the tests' setting for upstream_max_body_bytes.
+MAX_BODY_BYTES = 1024
+# How long the "slow" fault keeps a request waiting; far above the timeout the tests set.
+SLOW_SECONDS = 30.0
+# Headers the upstream sends that must never reach the service's clients.
+PRIVATE_HEADERS = {"Set-Cookie": "upstream-session=secret", "X-Upstream-Internal": "secret"}
+
+
+class Fault(NamedTuple):
+    """An upstream misbehaviour and what the service must answer to it."""
+
+    mode: str
+    status_code: int
+    detail: str
+
+
+FAULTS = [
+    Fault("status-500", 502, "upstream answered 500"),
+    Fault("status-503", 502, "upstream answered 503"),
+    Fault("redirect", 502, "upstream answered 302"),
+    Fault("not-json", 502, "upstream sent invalid JSON"),
+    Fault("cut-short", 502, "upstream connection failed"),
+    Fault("too-large", 502, "upstream response too large"),
+    Fault("too-large-chunked", 502, "upstream response too large"),
+    Fault("slow", 504, "upstream timed out"),
+]
+
+
+@dataclass
+class Upstream:
+    """The running fake upstream: its base URL, and every path and query it was asked for."""
+
+    url: str
+    seen: list[str] = field(default_factory=list)
+
+
+async def _item(request: web.Request) -> web.Response:
+    item = ITEMS.get(int(request.match_info["item_id"]))
+    if item is None:
+        raise web.HTTPNotFound
+    return web.json_response(item, headers=PRIVATE_HEADERS)
+
+
+async def _headers(request: web.Request) -> web.Response:
+    return web.json_response({"authorization": request.headers.get("Authorization")})
+
+
+async def _fault(request: web.Request) -> web.StreamResponse:  # noqa: PLR0911 - one branch per fault
+    mode = request.match_info["mode"]
+    if mode.startswith("status-"):
+        return web.Response(status=int(mode.removeprefix("status-")), text="upstream failed")
+    if mode == "redirect":
+        return web.Response(status=302, headers={"Location": "http://127.0.0.2/"})
+    if mode == "not-json":
+        return web.Response(text="<html>not json</html>", content_type="text/html")
+    if mode == "wrong-shape":
+        return web.json_response({"unexpected": True})
+    if mode == "too-large":
+        return web.json_response({"name": "x" * MAX_BODY_BYTES})
+    if mode == "too-large-chunked":
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for _ in range(4):
+            await response.write(json.dumps({"name": "x" * (MAX_BODY_BYTES // 2)}).encode())
+        await response.write_eof()
+        return response
+    if mode == "cut-short":
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.content_length = 100
+        await response.prepare(request)
+        await response.write(b'{"id": 1, "na')
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    if mode == "slow":
+        await asyncio.sleep(SLOW_SECONDS)
+        return web.json_response(ITEMS[1])
+    raise web.HTTPNotFound
+
+
+def build_upstream(seen: list[str]) -> web.Application:
+    """The fake upstream's aiohttp application; it appends each path it is asked for to `seen`."""
+
+    @web.middleware
+    async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
+        seen.append(request.path_qs)
+        return await handler(request)
+
+    app = web.Application(middlewares=[record])
+    app.router.add_get("/headers", _headers)
+    app.router.add_get("/items/{item_id:\\d+}", _item)
+    app.router.add_get("/faults/{mode}/items/{item_id:\\d+}", _fault)
+    return app
+
+
+@asynccontextmanager
+async def run_upstream(host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[Upstream]:
+    """Serve the fake upstream at `host`:`port` (a free port by default) until the block ends."""
+    seen: list[str] = []
+    # handler_cancellation: a request the client gave up on stops waiting at once.
+    runner = web.AppRunner(build_upstream(seen), handler_cancellation=True, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound_host, bound_port = runner.addresses[0][:2]
+        yield Upstream(f"http://{bound_host}:{bound_port}/", seen)
+    finally:
+        await runner.cleanup()
+
+
+async def _serve_forever() -> None:
+    url = urlsplit(str(Settings().upstream_base_url))
+    async with run_upstream(url.hostname or "127.0.0.1", url.port or 80) as upstream:
+        print(f"Fake upstream on {upstream.url} (Ctrl-C stops)", flush=True)  # noqa: T201
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_forever())
