@@ -1,6 +1,7 @@
 """The liveness and readiness probes."""
 
 import httpx
+import pytest
 
 
 async def test_health_answers_ok(client: httpx.AsyncClient) -> None:
@@ -15,3 +16,11 @@ async def test_ready_reports_the_open_session(client: httpx.AsyncClient) -> None
     response = await client.get("/ready")
     assert response.status_code == 200
     assert response.json() == {"status": "ready", "http_session_open": True}
+
+
+@pytest.mark.parametrize("path", ["/health", "/ready"])
+async def test_probes_answer_head(client: httpx.AsyncClient, path: str) -> None:
+    """Monitors and load balancers that probe with HEAD get a 200, as GET does."""
+    response = await client.head(path)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"

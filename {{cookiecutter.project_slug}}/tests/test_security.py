@@ -7,9 +7,11 @@ from pydantic import SecretStr, ValidationError
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.upstream import get_json
 
-from .support import MAX_BODY_BYTES, ClientFactory, lifespan_state, make_settings, serve
+from .support import AppFactory, Serve
+from .upstream import MAX_BODY_BYTES
 
 ORIGIN = "https://app.example.com"
+HOST = "api.example.com"
 
 
 async def test_no_cors_headers_by_default(client: httpx.AsyncClient) -> None:
@@ -19,14 +21,39 @@ async def test_no_cors_headers_by_default(client: httpx.AsyncClient) -> None:
 
 
 async def test_configured_origin_is_allowed_and_no_other(
-    client_for: ClientFactory, upstream_url: str
+    make_app: AppFactory, serve: Serve
 ) -> None:
     """A listed origin gets CORS headers; any other origin gets none."""
-    async with client_for(upstream_url, cors_origins=[ORIGIN]) as client:
+    async with serve(make_app(cors_origins=[ORIGIN])) as client:
         allowed = await client.get("/health", headers={"Origin": ORIGIN})
         other = await client.get("/health", headers={"Origin": "https://evil.example.com"})
     assert allowed.headers["access-control-allow-origin"] == ORIGIN
     assert "access-control-allow-origin" not in other.headers
+
+
+async def test_any_host_is_answered_by_default(client: httpx.AsyncClient) -> None:
+    """Without allowed_hosts, the service answers whatever Host a request names."""
+    response = await client.get("/health", headers={"Host": "elsewhere.example.com"})
+    assert response.status_code == 200
+
+
+async def test_only_allowed_hosts_are_answered(make_app: AppFactory, serve: Serve) -> None:
+    """With allowed_hosts set, another Host is a 400, and no redirect ever names it."""
+    async with serve(make_app(allowed_hosts=[HOST])) as client:
+        allowed = await client.get("/health", headers={"Host": HOST})
+        redirect = await client.get("/health/", headers={"Host": HOST})
+        other = await client.get("/health", headers={"Host": "evil.example.com"})
+        other_redirect = await client.get("/health/", headers={"Host": "evil.example.com"})
+    assert allowed.status_code == 200
+    assert (redirect.status_code, redirect.headers["location"]) == (307, f"http://{HOST}/health")
+    assert (other.status_code, other_redirect.status_code) == (400, 400)
+    assert "location" not in other_redirect.headers
+
+
+def test_wildcard_host_is_refused() -> None:
+    """'*' is not accepted as an allowed host: an empty list already means any host."""
+    with pytest.raises(ValidationError, match="'\\*' is not allowed"):
+        Settings(_env_file=None, allowed_hosts=["*"])
 
 
 def test_wildcard_origin_is_refused() -> None:
@@ -53,10 +80,8 @@ def test_token_does_not_leak_into_repr() -> None:
     assert "s3cret-token" not in str(settings.model_dump())
 
 
-async def test_token_is_sent_to_the_upstream(upstream_url: str) -> None:
+async def test_token_is_sent_to_the_upstream(make_app: AppFactory, serve: Serve) -> None:
     """With a token set, every upstream call carries it as a bearer token."""
-    settings = make_settings(upstream_url, upstream_token=SecretStr("s3cret-token"))
-    async with serve(settings) as (_, manager):
-        http_session = lifespan_state(manager)["http_session"]
-        body = await get_json(http_session, "headers", max_bytes=MAX_BODY_BYTES)
+    async with serve(make_app(upstream_token=SecretStr("s3cret-token"))) as client:
+        body = await get_json(client.state["http_session"], "headers", max_bytes=MAX_BODY_BYTES)
     assert body == {"authorization": "Bearer s3cret-token"}

@@ -7,9 +7,11 @@ from typing import TypedDict
 import aiohttp
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
 
 from . import __version__
 from .config import Settings
+from .middleware import AnswerCancelledRequests
 from .routes import ROUTERS
 from .upstream import UpstreamError, handle_upstream_error, open_http_session
 
@@ -38,12 +40,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc" if settings.docs_enabled else None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
+    app.add_middleware(AnswerCancelledRequests)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
+        )
+    if settings.allowed_hosts:
+        # Added last, so it runs first: a request for any other Host is a 400 before anything
+        # (a redirect included) can echo that host back.
+        app.add_middleware(
+            TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts, www_redirect=False
         )
     app.add_exception_handler(UpstreamError, handle_upstream_error)
     for router in ROUTERS:

@@ -24,6 +24,13 @@ class Settings(BaseSettings):
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     docs_enabled: bool = True
     cors_origins: list[str] = []
+    allowed_hosts: list[str] = []
+
+    # How `python -m` runs uvicorn; the `uvicorn` command line takes its own flags instead.
+    max_concurrency: Annotated[int, Field(ge=1)] = 1000
+    keep_alive_timeout: Annotated[int, Field(ge=1)] = 5
+    graceful_shutdown_timeout: Annotated[int, Field(ge=1)] = 15
+    max_header_bytes: Annotated[int, Field(ge=1024)] = 16_384
 
     upstream_base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:9000/")
     upstream_token: SecretStr | None = None
@@ -38,6 +45,15 @@ class Settings(BaseSettings):
         if "*" in origins:
             raise ValueError("list the origins that may call the service; '*' is not allowed")
         return origins
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _no_wildcard_host(cls, hosts: list[str]) -> list[str]:
+        if "*" in hosts:
+            raise ValueError(
+                "list the host names the service answers to, or none for any; '*' is not allowed"
+            )
+        return hosts
 
     @field_validator("upstream_base_url")
     @classmethod

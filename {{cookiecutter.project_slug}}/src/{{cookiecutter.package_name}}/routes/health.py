@@ -23,7 +23,10 @@ class Readiness(BaseModel):
     http_session_open: bool
 
 
+# Uptime monitors and load balancers often probe with HEAD: both probes answer it too (the
+# same handler, left out of the OpenAPI schema, where it would repeat the GET operation).
 @router.get("/health")
+@router.head("/health", include_in_schema=False)
 async def health() -> Health:
     """Liveness: answers as long as the process serves requests."""
     return Health(status="ok")
@@ -33,6 +36,7 @@ async def health() -> Health:
     "/ready",
     responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"model": Readiness}},
 )
+@router.head("/ready", include_in_schema=False)
 async def ready(http_session: HttpSessionDep, response: Response) -> Readiness:
     """Readiness: 503 unless the upstream session is open."""
     if http_session.closed:

@@ -1,0 +1,232 @@
+"""The server limits, HEAD probes and allowed hosts, against `python -m` under real uvicorn.
+
+Each test starts the rendered service as a user would (`python -m my_service`, settings from
+the environment) and talks to it over TCP on 127.0.0.1 (slow tier). Nothing here depends on
+how fast the machine is: every bound on time is either a lower bound the server cannot beat
+or an upper bound many times what the server needs.
+"""
+
+import http.client
+import json
+import select
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from .helpers import FaultUpstream, Service, bake, free_port, python_in, run, uv_executable
+
+pytestmark = pytest.mark.slow
+
+PACKAGE = "my_service"
+PREFIX = "MY_SERVICE_"
+HOST = "api.example.com"
+# Well over the 256 KiB an asyncio transport reads at once, so no head this size can reach
+# the parser whole: the server must buffer it, and refuses once past the cap.
+HUGE_HEAD_BYTES = 1_000_000
+
+
+@pytest.fixture(name="project", scope="module")
+def fixture_project(tmp_path_factory: pytest.TempPathFactory, cookiecutter_config: Path) -> Path:
+    """The default project, installed with uv."""
+    project = bake(tmp_path_factory.mktemp("server"), cookiecutter_config)
+    result = run([uv_executable(), "sync", "--quiet"], project)
+    assert result.returncode == 0, result.stderr
+    return project
+
+
+def _serve(project: Path, **settings: str) -> tuple[Service, int]:
+    """`python -m my_service` with these settings, once it answers /health."""
+    port = free_port()
+    env = {f"{PREFIX}{name.upper()}": value for name, value in settings.items()}
+    service = Service(
+        [str(python_in(project / ".venv")), "-m", PACKAGE],
+        project,
+        PYTHONDEVMODE="1",
+        **{f"{PREFIX}PORT": str(port), **env},
+    )
+    try:
+        service.get(f"http://127.0.0.1:{port}/health", timeout=120)
+    except BaseException:
+        service.stop()
+        raise
+    return service, port
+
+
+def _request(
+    port: int, method: str, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One request on a new connection: status, headers (lowercase names) and body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request(method, path, headers=headers or {})
+        response = connection.getresponse()
+        body = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+    finally:
+        connection.close()
+
+
+def _get_on(connection: http.client.HTTPConnection, path: str) -> int:
+    connection.request("GET", path)
+    response = connection.getresponse()
+    response.read()
+    return response.status
+
+
+def _send_huge_head(port: int, head: bytes) -> bytes:
+    """Send `head` in pieces, stopping as soon as the server answers; what it answered."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        try:
+            for start in range(0, len(head), 16_384):
+                sock.sendall(head[start : start + 16_384])
+                if select.select([sock], [], [], 0)[0]:
+                    break
+            answer = sock.recv(65_536)
+        except ConnectionError:
+            # The server refused and closed while data was still arriving: the reset can
+            # overtake its answer. The log says what it did.
+            answer = b""
+    return answer
+
+
+def _assert_stopped_cleanly(service: Service) -> None:
+    code = service.stop(signal.SIGTERM)
+    assert code == -signal.SIGTERM, service.output
+    assert "Application shutdown complete" in service.output
+    for bad in ("Traceback", "Unclosed", "ResourceWarning"):
+        assert bad not in service.output, service.output
+
+
+def test_probes_answer_head(project: Path) -> None:
+    """HEAD /health and HEAD /ready: 200, the GET's headers, no body."""
+    service, port = _serve(project)
+    try:
+        answers = {path: _request(port, "HEAD", path) for path in ("/health", "/ready")}
+        get_ready = _request(port, "GET", "/ready")
+    finally:
+        _assert_stopped_cleanly(service)
+    for status, headers, body in answers.values():
+        assert (status, body) == (200, b"")
+        assert headers["content-type"] == "application/json"
+    assert answers["/ready"][1]["content-length"] == str(len(get_ready[2]))
+
+
+def test_only_allowed_hosts_are_answered(project: Path) -> None:
+    """With ALLOWED_HOSTS set, another Host gets a 400, and a redirect names only allowed hosts."""
+    # 127.0.0.1 stays allowed for local probes (and for _serve's wait for /health).
+    service, port = _serve(project, allowed_hosts=json.dumps([HOST, "127.0.0.1"]))
+    try:
+        allowed = _request(port, "GET", "/health", {"Host": HOST})
+        redirect = _request(port, "GET", "/health/", {"Host": HOST})
+        other = _request(port, "GET", "/health", {"Host": "evil.example.com"})
+        other_redirect = _request(port, "GET", "/health/", {"Host": "evil.example.com"})
+    finally:
+        _assert_stopped_cleanly(service)
+    assert allowed[0] == 200
+    assert (redirect[0], redirect[1]["location"]) == (307, f"http://{HOST}/health")
+    assert (other[0], other_redirect[0]) == (400, 400)
+    assert "location" not in other_redirect[1]
+
+
+@pytest.mark.parametrize("shape", ["one huge header", "20,000 headers"])
+def test_request_heads_past_the_cap_are_refused(project: Path, shape: str) -> None:
+    """A request head far past MAX_HEADER_BYTES is refused (400) and the server keeps serving."""
+    service, port = _serve(project, max_header_bytes="16384")
+    if shape == "one huge header":
+        headers = b"X-Big: " + b"a" * HUGE_HEAD_BYTES + b"\r\n"
+    else:
+        headers = b"".join(b"X-Header-%05d: %s\r\n" % (n, b"v" * 40) for n in range(20_000))
+    assert len(headers) > HUGE_HEAD_BYTES
+    try:
+        answer = _send_huge_head(port, b"GET /health HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+        after = _request(port, "GET", "/health")
+    finally:
+        _assert_stopped_cleanly(service)
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert service.output.count("Invalid HTTP request received.") == 1, service.output
+    assert after[0] == 200
+
+
+def test_connections_past_the_concurrency_limit_get_503(project: Path) -> None:
+    """With MAX_CONCURRENCY=3 and connections held open, the third and later get a 503;
+    once those held are closed, the service serves again."""
+    service, port = _serve(project, max_concurrency="3", keep_alive_timeout="600")
+    held = [http.client.HTTPConnection("127.0.0.1", port, timeout=60) for _ in range(4)]
+    try:
+        statuses = [_get_on(connection, "/health") for connection in held]
+        for connection in held:
+            connection.close()
+        deadline = time.monotonic() + 60
+        while (again := _request(port, "GET", "/health"))[0] != 200:
+            assert time.monotonic() < deadline, service.output
+            time.sleep(0.1)
+    finally:
+        _assert_stopped_cleanly(service)
+    # uvicorn counts the arriving connection too: it serves at most MAX_CONCURRENCY - 1 others.
+    assert statuses == [200, 200, 503, 503]
+    assert again[0] == 200
+    assert "Exceeded concurrency limit." in service.output
+
+
+def test_idle_keep_alive_connections_close_after_the_setting(project: Path) -> None:
+    """KEEP_ALIVE_TIMEOUT=1 closes an idle connection; with 600, one idle for 8 s (past
+    uvicorn's default of 5) still serves the next request."""
+    short, short_port = _serve(project, keep_alive_timeout="1")
+    lasting, lasting_port = _serve(project, keep_alive_timeout="600")
+    closing = http.client.HTTPConnection("127.0.0.1", short_port, timeout=120)
+    staying = http.client.HTTPConnection("127.0.0.1", lasting_port, timeout=60)
+    try:
+        first = _get_on(closing, "/health")
+        assert closing.sock is not None
+        # An idle keep-alive connection: the next read ends (b"") when the server closes it.
+        closed = closing.sock.recv(1)
+        statuses = [_get_on(staying, "/health")]
+        time.sleep(8)
+        statuses.append(_get_on(staying, "/health"))
+    finally:
+        closing.close()
+        staying.close()
+        _assert_stopped_cleanly(short)
+        _assert_stopped_cleanly(lasting)
+    assert (first, closed) == (200, b"")
+    assert statuses == [200, 200]
+
+
+def test_graceful_shutdown_stops_waiting_at_its_timeout(
+    project: Path, upstream: FaultUpstream
+) -> None:
+    """SIGTERM with a request stuck on an upstream that never answers: after
+    GRACEFUL_SHUTDOWN_TIMEOUT the request gets a JSON 503, the session closes, the process exits."""
+    service, port = _serve(
+        project,
+        upstream_base_url=upstream.url,
+        upstream_timeout="600",
+        graceful_shutdown_timeout="1",
+    )
+    answers: list[tuple[int, dict[str, str], bytes]] = []
+    # /items/7 hangs at the fault upstream; only the shutdown can end it.
+    stuck = threading.Thread(target=lambda: answers.append(_request(port, "GET", "/items/7")))
+    stuck.start()
+    deadline = time.monotonic() + 60
+    while upstream.stats()["open"] < 1:
+        assert time.monotonic() < deadline, service.output
+        time.sleep(0.05)
+    signalled = time.monotonic()
+    code = service.stop(signal.SIGTERM, timeout=120)
+    stopped_after = time.monotonic() - signalled
+    stuck.join(timeout=60)
+    after = upstream.wait_for_no_connections()
+    print(f"\ngraceful shutdown: exited {stopped_after:.2f} s after SIGTERM")  # noqa: T201
+    assert code == -signal.SIGTERM, service.output
+    assert stopped_after >= 1.0
+    assert [(status, json.loads(body)) for status, _, body in answers] == [
+        (503, {"detail": "the service stopped before the request was done"})
+    ]
+    assert "Cancel 1 running task(s), timeout graceful shutdown exceeded" in service.output
+    assert "Application shutdown complete" in service.output
+    assert "Traceback" not in service.output
+    assert after["open"] == 0
