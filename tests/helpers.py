@@ -194,7 +194,7 @@ class Service:
         self.process = subprocess.Popen(
             command,
             cwd=cwd,
-            env=clean_env(PYTHONUNBUFFERED="1", **extra_env),
+            env=clean_env(**{"PYTHONUNBUFFERED": "1", **extra_env}),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -26,6 +26,9 @@ from .helpers import DEFAULTS, MATRIX, SPREAD, TEMPLATE, bake, combinations, coo
 SCRIPTS = Path(sysconfig.get_path("scripts"))
 PYTHONS = DEFAULTS["python_version"]
 GITHUB_FILES = (".github/workflows/ci.yml", ".github/workflows/newest.yml")
+# How the lint and test jobs install: from the lock once one is committed (run for real in
+# tests/test_options_installed.py).
+LOCKED_SYNC = "if [ -f uv.lock ]; then uv sync --locked; else uv sync; fi"
 
 
 def _tool(name: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -105,13 +108,16 @@ def test_hadolint_does_fail_a_bad_dockerfile(tmp_path: Path) -> None:
 
 
 def test_dockerfile_builds_in_two_stages_and_serves_as_non_root(renders: Renders) -> None:
-    """A slim build stage, a slim final stage without build tools, a non-root user,
-    a health check with urllib and uvicorn's factory behind --proxy-headers."""
+    """A slim build stage that installs with uv (from the lock when there is one), a slim
+    final stage without build tools, a non-root user, a health check with urllib, and
+    `python -m` so that every setting applies."""
     for answers, project in _with(renders, docker=True):
         text = (project / "Dockerfile").read_text("utf-8")
         froms = re.findall(r"^FROM (.+)$", text, re.MULTILINE)
         assert froms == ["python:${PYTHON_VERSION}-slim AS build", "python:${PYTHON_VERSION}-slim"]
-        final = text.split("\nFROM ")[-1]
+        build, final = text.split("\nFROM ")[1:]
+        assert "COPY pyproject.toml README.md LICENSE uv.lock* ./" in build
+        assert "uv sync --locked --no-dev --no-editable" in build
         assert "COPY --from=build /opt/venv /opt/venv" in final
         for tool in ("pip install", "apt-get", "gcc", "build-essential", "curl", "uv "):
             assert tool not in final, tool
@@ -124,16 +130,9 @@ def test_dockerfile_builds_in_two_stages_and_serves_as_non_root(renders: Renders
         assert "urllib.request.urlopen('http://127.0.0.1:8000/health'" in health.group(1)
         command = re.search(r"^CMD (\[.*\])$", final, re.MULTILINE)
         assert command is not None
-        assert json.loads(command.group(1)) == [
-            "uvicorn",
-            "my_service.app:create_app",
-            "--factory",
-            "--host",
-            "0.0.0.0",  # noqa: S104 - inside the container, as a container must
-            "--port",
-            "8000",
-            "--proxy-headers",
-        ]
+        assert json.loads(command.group(1)) == ["python", "-m", "my_service"]
+        # Inside the container, as a container must.
+        assert "    MY_SERVICE_HOST=0.0.0.0 \\\n    MY_SERVICE_PORT=8000\n" in final
         assert answers["docker"] is True
 
 
@@ -197,12 +196,12 @@ def test_github_ci_checks_each_python_from_the_chosen_one(renders: Renders) -> N
         setup = [step for step in jobs["test"]["steps"] if "setup-uv" in step.get("uses", "")]
         assert setup[0]["with"]["python-version"] == "${{ matrix.python-version }}"
         assert _run_lines(jobs["lint"]["steps"]) == [
-            "uv sync",
+            LOCKED_SYNC,
             "uv run ruff check .",
             "uv run ruff format --check .",
             "uv run mypy",
         ]
-        assert _run_lines(jobs["test"]["steps"]) == ["uv sync", "uv run pytest"]
+        assert _run_lines(jobs["test"]["steps"]) == [LOCKED_SYNC, "uv run pytest"]
         assert "uv sync --resolution lowest-direct" in _run_lines(jobs["lowest"]["steps"])
         assert set(workflow["on"]) == {"push", "pull_request", "workflow_dispatch"}
 
@@ -240,7 +239,8 @@ def test_gitlab_ci_checks_each_python_and_the_newest_on_schedule(renders: Render
         assert config["default"]["image"] == f"ghcr.io/astral-sh/uv:python{minimum}-bookworm-slim"
         (matrix,) = config["test"]["parallel"]["matrix"]
         assert matrix["PYTHON"] == _versions_from(minimum)
-        assert config["test"]["script"] == ["uv sync", "uv run pytest"]
+        assert config["test"]["script"] == [LOCKED_SYNC, "uv run pytest"]
+        assert config["lint"]["script"][0] == LOCKED_SYNC
         assert "uv run mypy" in config["lint"]["script"]
         assert "uv sync --resolution lowest-direct" in config["lowest"]["script"]
         assert config["newest"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]

@@ -1,16 +1,19 @@
 """The docker and pre_commit options, run for real where this machine allows (slow tier).
 
-No Docker engine is available here, so the image's recipe is replayed step by step: the build
-stage's pip install into a virtualenv without pip, then the final stage's CMD and HEALTHCHECK,
-read from the rendered Dockerfile, with the listening address moved to loopback.
+No Docker engine is available here, so the image's recipe is replayed step by step, read from
+the rendered Dockerfile: the build stage's COPY sources into a fresh build context, its ENV
+and its RUN (uv from this machine standing in for uv's image), then the final stage's CMD and
+HEALTHCHECK with the listening address moved to loopback.
 """
 
+import glob
 import json
+import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import sysconfig
 from pathlib import Path
 
@@ -23,77 +26,169 @@ pytestmark = pytest.mark.slow
 PRE_COMMIT = str(Path(sysconfig.get_path("scripts")) / "pre-commit")
 
 
-def _exec_form(dockerfile: str, instruction: str) -> list[str]:
+def _instructions(stage: str) -> list[tuple[str, str]]:
+    """A stage's instructions as (keyword, arguments), continuation lines joined."""
+    joined = re.sub(r"\\\n\s*", " ", stage)
+    found = []
+    for line in joined.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            keyword, _, arguments = line.strip().partition(" ")
+            found.append((keyword, arguments))
+    return found
+
+
+def _stages(dockerfile: str) -> tuple[str, str]:
+    """The build stage and the final stage, each from its FROM line on."""
+    _, build, final = dockerfile.split("\nFROM ")
+    return build, final
+
+
+def _env(stage: str) -> dict[str, str]:
+    """Every ENV the stage sets."""
+    env = {}
+    for keyword, arguments in _instructions(stage):
+        if keyword == "ENV":
+            for pair in shlex.split(arguments):
+                name, value = pair.split("=", 1)
+                env[name] = value
+    return env
+
+
+def _exec_form(final: str, instruction: str) -> list[str]:
     """The JSON (exec form) arguments of the final stage's CMD, or of HEALTHCHECK's CMD."""
-    final = dockerfile.rsplit("\nFROM ", maxsplit=1)[-1]
-    pattern = r"^CMD (\[.*\])$" if instruction == "CMD" else r"^HEALTHCHECK .*\\\n\s+CMD (\[.*\])$"
-    match = re.search(pattern, final, re.MULTILINE)
-    assert match is not None, instruction
-    arguments: list[str] = json.loads(match.group(1))
-    return arguments
+    for keyword, arguments in _instructions(final):
+        if keyword == instruction == "CMD":
+            command: list[str] = json.loads(arguments)
+            return command
+        if keyword == instruction == "HEALTHCHECK":
+            health: list[str] = json.loads(arguments.split(" CMD ", 1)[1])
+            return health
+    raise AssertionError(f"no {instruction} in the final stage")
 
 
-@pytest.fixture(name="image", scope="module")
-def fixture_image(
+def _replay_build(project: Path, root: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run the build stage's steps; the RUN's outcome, and the virtualenv it was to fill."""
+    build, _ = _stages((project / "Dockerfile").read_text("utf-8"))
+    context, venv = root / "context", root / "opt-venv"
+    context.mkdir()
+    runs = []
+    for keyword, arguments in _instructions(build):
+        words = shlex.split(arguments)
+        if keyword == "COPY" and not words[0].startswith("--from="):
+            *sources, destination = words
+            for source in sources:
+                for match in glob.glob(source, root_dir=project):  # noqa: PTH207 - COPY's globs
+                    target = context / destination / (match if destination == "./" else "")
+                    if (project / match).is_dir():
+                        shutil.copytree(project / match, target)
+                    else:
+                        shutil.copy2(project / match, target)
+        elif keyword == "RUN":
+            runs.append(arguments)
+    (command,) = runs
+    env = _env(build)
+    assert env.pop("UV_PROJECT_ENVIRONMENT") == "/opt/venv"
+    path = f"{Path(uv_executable()).parent}{os.pathsep}{os.environ['PATH']}"
+    result = run(["sh", "-c", command], context, UV_PROJECT_ENVIRONMENT=str(venv), PATH=path, **env)
+    return result, venv
+
+
+@pytest.fixture(name="docker_project", scope="module")
+def fixture_docker_project(
     tmp_path_factory: pytest.TempPathFactory, cookiecutter_config: Path
-) -> tuple[Path, Path]:
-    """The default project, and a virtualenv built the way the Dockerfile's build stage does."""
-    root = tmp_path_factory.mktemp("image")
-    project = bake(root, cookiecutter_config)
-    dockerfile = (project / "Dockerfile").read_text("utf-8")
-    assert "RUN python -m venv --without-pip /opt/venv\n" in dockerfile
-    assert "RUN python -m pip --python /opt/venv/bin/python install --no-compile .\n" in dockerfile
-    builder, venv = root / "builder", root / "opt-venv"
-    for command in (
-        [sys.executable, "-m", "venv", str(builder)],
-        [sys.executable, "-m", "venv", "--without-pip", str(venv)],
-        [
-            str(python_in(builder)),
-            "-m",
-            "pip",
-            "--python",
-            str(python_in(venv)),
-            "install",
-            "--quiet",
-            "--no-compile",
-            ".",
-        ],
-    ):
-        result = run(command, project)
-        assert result.returncode == 0, f"{command}\n{result.stdout}{result.stderr}"
-    return project, venv
+) -> Path:
+    """The default project, as rendered: no uv.lock yet."""
+    return bake(tmp_path_factory.mktemp("docker"), cookiecutter_config)
 
 
+@pytest.mark.parametrize("lock", ["without uv.lock", "with uv.lock"])
 def test_image_recipe_serves_and_its_health_check_passes(
-    image: tuple[Path, Path], tmp_path: Path
+    docker_project: Path, tmp_path: Path, lock: str
 ) -> None:
-    """The final stage's CMD serves the app from the virtualenv alone (no pip in it), and the
-    HEALTHCHECK command succeeds against it, then fails once it is stopped."""
-    project, venv = image
-    dockerfile = (project / "Dockerfile").read_text("utf-8")
+    """The build stage installs the project (from the lock when there is one); the final
+    stage's CMD serves it from that virtualenv alone, and the HEALTHCHECK passes against it,
+    then fails once it is stopped."""
+    project = tmp_path / "project"
+    shutil.copytree(docker_project, project)
+    if lock == "with uv.lock":
+        locked = run([uv_executable(), "lock", "--quiet"], project)
+        assert locked.returncode == 0, locked.stderr
+    built, venv = _replay_build(project, tmp_path)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert (project / "uv.lock").exists() == (lock == "with uv.lock")
     bin_dir = python_in(venv).parent
-    assert not (bin_dir / "pip").exists()
+    for absent in ("pip", "uv", "pytest", "mypy"):
+        assert not (bin_dir / absent).exists(), absent
+    _, final = _stages((project / "Dockerfile").read_text("utf-8"))
+    env = _env(final)
+    assert (env["MY_SERVICE_HOST"], env["MY_SERVICE_PORT"]) == ("0.0.0.0", "8000")  # noqa: S104
     port = str(free_port())
-    command = _exec_form(dockerfile, "CMD")
-    assert command[command.index("--host") + 1] == "0.0.0.0"  # noqa: S104 - only checked
-    command[command.index("--host") + 1] = "127.0.0.1"
-    command[command.index("--port") + 1] = port
-    command[0] = str(bin_dir / command[0])
-    health = _exec_form(dockerfile, "HEALTHCHECK")
-    health[0] = str(bin_dir / health[0])
+    env.update(MY_SERVICE_HOST="127.0.0.1", MY_SERVICE_PORT=port)
+    env["PATH"] = env["PATH"].replace("/opt/venv/bin", str(bin_dir))
+    command = _exec_form(final, "CMD")
+    assert command == ["python", "-m", "my_service"]
+    health = _exec_form(final, "HEALTHCHECK")
     health[-1] = health[-1].replace("127.0.0.1:8000", f"127.0.0.1:{port}")
-    service = Service(command, tmp_path)
+    service = Service(command, tmp_path, **env)
     try:
-        assert service.get(f"http://127.0.0.1:{port}/health", timeout=30)[0] == 200
-        healthy = run(health, tmp_path)
+        assert service.get(f"http://127.0.0.1:{port}/health", timeout=120)[0] == 200
+        healthy = run(health, tmp_path, PATH=env["PATH"])
     finally:
         code = service.stop(signal.SIGTERM)
     assert healthy.returncode == 0, healthy.stderr
     assert code == -signal.SIGTERM, service.output
     assert "Traceback" not in service.output
-    unhealthy = run(health, tmp_path)
+    unhealthy = run(health, tmp_path, PATH=env["PATH"])
     assert unhealthy.returncode == 1
     assert "Connection refused" in unhealthy.stderr
+
+
+def test_image_build_stops_on_a_stale_lock(docker_project: Path, tmp_path: Path) -> None:
+    """A uv.lock that no longer matches pyproject.toml fails the build instead of being
+    quietly re-resolved."""
+    project = tmp_path / "project"
+    shutil.copytree(docker_project, project)
+    locked = run([uv_executable(), "lock", "--quiet"], project)
+    assert locked.returncode == 0, locked.stderr
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text("utf-8")
+    added = text.replace('"aiohttp>=3.11",', '"aiohttp>=3.11",\n  "idna>=3",')
+    assert added != text
+    pyproject.write_text(added, "utf-8")
+    built, _ = _replay_build(project, tmp_path)
+    assert built.returncode != 0
+    assert "--locked" in built.stderr
+
+
+def test_ci_install_line_follows_the_lock_once_there_is_one(
+    docker_project: Path, tmp_path: Path
+) -> None:
+    """The CI jobs' install line: without uv.lock it resolves and installs; with a lock that
+    matches it installs from the lock unchanged; with a stale lock it fails the job."""
+    ci = (docker_project / ".github/workflows/ci.yml").read_text("utf-8")
+    line = re.search(r"- run: (if \[ -f uv\.lock \].*)$", ci, re.MULTILINE)
+    assert line is not None
+    project = tmp_path / "project"
+    shutil.copytree(docker_project, project)
+    path = f"{Path(uv_executable()).parent}{os.pathsep}{os.environ['PATH']}"
+
+    def install() -> subprocess.CompletedProcess[str]:
+        return run(["sh", "-c", line.group(1)], project, PATH=path)
+
+    unlocked = install()
+    assert unlocked.returncode == 0, unlocked.stderr
+    lock = (project / "uv.lock").read_text("utf-8")
+    relocked = install()
+    assert relocked.returncode == 0, relocked.stderr
+    assert (project / "uv.lock").read_text("utf-8") == lock
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text("utf-8")
+    pyproject.write_text(
+        text.replace('"aiohttp>=3.11",', '"aiohttp>=3.11",\n  "idna>=3",'), "utf-8"
+    )
+    stale = install()
+    assert stale.returncode != 0
+    assert "--locked" in stale.stderr
 
 
 @pytest.fixture(name="committed_project", scope="module")
