@@ -26,7 +26,13 @@ demo: $(VENV)/.synced  ## Render a project with the defaults, run its tests, the
 	rm -rf $(DEMO_PROJECT)
 	$(UV) run --no-sync cookiecutter --no-input --output-dir $(DEMO_DIR) .
 	cd $(DEMO_PROJECT) && $(UV) sync --quiet && $(UV) run --no-sync pytest
-	cd $(DEMO_PROJECT) && exec .venv/bin/python -m my_service
+	@echo "Serving the service beside the fake upstream its tests use."
+	@echo "Try: curl http://127.0.0.1:8000/items/1   (Ctrl-C stops both)"
+	@# A background job ignores Ctrl-C in a script: the traps stop the upstream on the way out.
+	cd $(DEMO_PROJECT) && { \
+	  .venv/bin/python -m tests.upstream & upstream=$$!; \
+	  trap 'kill $$upstream 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
+	  .venv/bin/python -m my_service; }
 
 test: test-fast test-slow  ## Run every check: the fast tier, then the slow tier
 

@@ -3,7 +3,9 @@
 import re
 import shlex
 import signal
+import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -105,20 +107,36 @@ def test_set_up_now_installs_and_tests_the_project(
 
 
 def test_make_demo_renders_tests_and_serves(tmp_path: Path) -> None:
-    """`make demo`, the README's first command, renders, tests and serves until Ctrl-C."""
-    port = free_port()
+    """`make demo`, the README's first command, renders, tests and serves the example route
+    beside the fake upstream until Ctrl-C, which stops both."""
+    port, upstream_port = free_port(), free_port()
     service = Service(
         ["make", "--no-print-directory", "demo", f"DEMO_DIR={tmp_path}"],
         TEMPLATE,
-        **{f"{PREFIX}PORT": str(port)},
+        **{
+            f"{PREFIX}PORT": str(port),
+            f"{PREFIX}UPSTREAM_BASE_URL": f"http://127.0.0.1:{upstream_port}/",
+        },
     )
     try:
-        health = service.get(f"http://127.0.0.1:{port}/health", timeout=300)
+        health = service.get(f"http://127.0.0.1:{port}/health", timeout=600)
+        service.wait_for(rf"Fake upstream on http://127\.0\.0\.1:{upstream_port}/", timeout=120)
+        item = service.get(f"http://127.0.0.1:{port}/items/1", timeout=30)
     finally:
         service.stop(signal.SIGINT, group=True)
     assert health == (200, b'{"status":"ok"}')
+    assert item == (200, b'{"id":1,"name":"widget"}')
     counts = pytest_counts(service.output)
     assert counts.get("passed", 0) >= 20
     assert counts.keys() == {"passed"}, counts
     assert "Application shutdown complete" in service.output
     assert "Unclosed" not in service.output
+    # The upstream is gone too (it may take a moment to exit after the trap's kill).
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", upstream_port), timeout=30).close()
+        except ConnectionRefusedError:
+            break
+        assert time.monotonic() < deadline, "the demo's upstream is still listening"
+        time.sleep(0.1)
