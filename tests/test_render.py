@@ -24,6 +24,7 @@ ALWAYS = [
     "src/{package}/app.py",
     "src/{package}/config.py",
     "src/{package}/dependencies.py",
+    "src/{package}/middleware.py",
     "src/{package}/py.typed",
     "src/{package}/routes/__init__.py",
     "src/{package}/routes/health.py",
@@ -34,8 +35,11 @@ ALWAYS = [
     "tests/test_config.py",
     "tests/test_health.py",
     "tests/test_lifespan.py",
+    "tests/test_middleware.py",
+    "tests/test_overrides.py",
     "tests/test_security.py",
     "tests/test_upstream.py",
+    "tests/upstream.py",
 ]
 EXAMPLE = ["src/{package}/routes/items.py", "tests/test_items.py"]
 DOCKER = ["Dockerfile", ".dockerignore"]
@@ -144,3 +148,50 @@ def test_matrix_covers_every_choice() -> None:
     assert len(COMBINATIONS) == 4 * 4 * 2
     for option in ("python_version", "license"):
         assert {answers[option] for answers in COMBINATIONS} == set(DEFAULTS[option])
+
+
+def _settings_fields(project: Path) -> set[str]:
+    """The fields of Settings in the rendered config.py, read with ast."""
+    (package,) = (project / "src").iterdir()
+    tree = ast.parse((package / "config.py").read_text("utf-8"))
+    (settings,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Settings"]
+    return {
+        node.target.id
+        for node in settings.body
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+    }
+
+
+@pytest.mark.parametrize("name", [combination_id(a) for a in COMBINATIONS[:2]])
+def test_every_setting_is_documented(
+    renders: dict[str, tuple[dict[str, Any], Path]], name: str
+) -> None:
+    """Each field of Settings has its row in the README's Configure table and its line in
+    .env.example, and neither lists a variable that does not exist."""
+    _, project = renders[name]
+    fields = _settings_fields(project)
+    assert {"port", "allowed_hosts", "max_header_bytes", "upstream_timeout"} <= fields
+    variables = {f"MY_SERVICE_{field.upper()}" for field in fields}
+    readme = (project / "README.md").read_text("utf-8")
+    table = readme.split("## Configure", 1)[1].split("\n## ", 1)[0]
+    assert set(re.findall(r"^\| `(MY_SERVICE_[A-Z_]+)` \|", table, re.MULTILINE)) == variables
+    example = (project / ".env.example").read_text("utf-8")
+    assert set(re.findall(r"^(?:# )?(MY_SERVICE_[A-Z_]+)=", example, re.MULTILINE)) == variables
+
+
+@pytest.mark.parametrize("name", [combination_id(a) for a in COMBINATIONS[:2]])
+def test_readme_testing_examples_are_the_tested_code(
+    renders: dict[str, tuple[dict[str, Any], Path]], name: str
+) -> None:
+    """The README's override example is, word for word, a test the project runs; its way to
+    point a test at another upstream is the one the example route's tests use."""
+    answers, project = renders[name]
+    readme = (project / "README.md").read_text("utf-8")
+    override = readme.split("### Override a dependency", 1)[1].split("\n### ", 1)[0]
+    (example,) = re.findall(r"```python\n(.*?)```", override, re.DOTALL)
+    assert example in (project / "tests" / "test_overrides.py").read_text("utf-8")
+    elsewhere = readme.split("### Point a test at another upstream", 1)[1].split("\n### ", 1)[0]
+    (usage,) = re.findall(r"```python\n(.*?)\n", elsewhere)
+    assert usage.startswith("async with serve(make_app(")
+    if answers["include_example_route"]:
+        assert usage in (project / "tests" / "test_items.py").read_text("utf-8")
