@@ -71,19 +71,23 @@ VARIANTS = [
         header=f"""
 import json
 
+from collections.abc import AsyncIterator
+
 from asgi_lifespan import LifespanManager
 
-from {PACKAGE}.app import State  # noqa: F401 - the same imports as the other variants
-from .support import serve  # noqa: F401
+from {PACKAGE}.app import create_app
+from {PACKAGE}.config import Settings
+from .support import serve  # noqa: F401 - the same imports as the other variants
 
-import httpx
 import pytest
 
 
 @pytest.fixture(name="asgi_app", scope="session")
-def fixture_asgi_app(served: tuple[httpx.AsyncClient, LifespanManager]):
-    # The very app the template's `client` fixture talks to, lifespan state included.
-    return served[1].app
+async def fixture_asgi_app(settings: Settings) -> AsyncIterator[object]:
+    # One app started once, as the template's `client` fixture does, called without a client;
+    # manager.app carries the lifespan's state into each request.
+    async with LifespanManager(create_app(settings)) as manager:
+        yield manager.app
 
 
 async def call(app, path: str) -> tuple[int, bytes]:
@@ -128,12 +132,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from {PACKAGE}.app import create_app
 from .support import make_settings, serve
 
 
 @pytest.fixture(name="fresh_client")
 async def fixture_fresh_client() -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(make_settings("{_UNUSED_UPSTREAM}")) as (client, _):
+    async with serve(create_app(make_settings("{_UNUSED_UPSTREAM}"))) as client:
         yield client
 """,
         test=_ASYNC_TEST,

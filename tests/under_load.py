@@ -27,6 +27,12 @@ def _parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     return arguments, [arg for arg in pytest_args if arg != "--"]
 
 
+def _load_average() -> str:
+    if sys.platform == "win32":
+        return ""
+    return " (load average " + ", ".join(f"{value:.1f}" for value in os.getloadavg()) + ")"
+
+
 def main(argv: Sequence[str]) -> int:
     """Run the runs, print one line each and a summary; 0 if every run passed."""
     arguments, pytest_args = _parse(argv)
@@ -41,10 +47,9 @@ def main(argv: Sequence[str]) -> int:
             elapsed = time.monotonic() - started
             results.append((code, elapsed))
             verdict = "passed" if code == 0 else f"FAILED (exit {code})"
-            load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
             print(  # noqa: T201 - the report
                 f"under load: run {number}/{arguments.runs} {verdict} in {elapsed:.0f} s "
-                f"beside {arguments.loops} busy loops (load average {load})",
+                f"beside {arguments.loops} busy loops{_load_average()}",
                 flush=True,
             )
     finally:
