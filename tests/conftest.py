@@ -14,6 +14,8 @@ from .helpers import (
     bake,
     combination_id,
     combinations,
+    run,
+    uv_executable,
     write_cookiecutter_config,
 )
 
@@ -49,3 +51,12 @@ def fixture_upstream() -> Iterator[FaultUpstream]:
         yield FaultUpstream(int(ports.group(1)), int(ports.group(2)))
     finally:
         assert process.stop(signal.SIGTERM) == 0, process.output
+
+
+@pytest.fixture(name="project", scope="session")
+def fixture_project(tmp_path_factory: pytest.TempPathFactory, cookiecutter_config: Path) -> Path:
+    """The default project, installed with uv, for the end-to-end tests that only run it."""
+    project = bake(tmp_path_factory.mktemp("default"), cookiecutter_config)
+    result = run([uv_executable(), "sync", "--quiet"], project)
+    assert result.returncode == 0, result.stderr
+    return project

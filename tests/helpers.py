@@ -241,6 +241,14 @@ class Service:
                     raise
                 time.sleep(0.2)
 
+    def wait_until_up(self, url: str, timeout: float = 120) -> None:
+        """Wait until `url` answers; if it never does, stop the process and raise."""
+        try:
+            self.get(url, timeout=timeout)
+        except BaseException:
+            self.stop()
+            raise
+
     def stop(self, sig: int = signal.SIGTERM, *, group: bool = False, timeout: float = 120) -> int:
         """Send `sig` (to the whole process group if `group`) and wait for the exit code."""
         if group and sys.platform != "win32":

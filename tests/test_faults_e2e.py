@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from .fault_upstream import MODES
-from .helpers import FaultUpstream, Service, bake, free_port, python_in, run, uv_executable
+from .helpers import FaultUpstream, Service, free_port, python_in
 from .load import Outcome, run_load
 
 pytestmark = pytest.mark.slow
@@ -70,15 +70,6 @@ def _assert_clean_log(service: Service, *, supervisor_port: int | None = None) -
         assert bad not in output, service.output
 
 
-@pytest.fixture(name="project", scope="module")
-def fixture_project(tmp_path_factory: pytest.TempPathFactory, cookiecutter_config: Path) -> Path:
-    """The default project, installed with uv."""
-    project = bake(tmp_path_factory.mktemp("faults"), cookiecutter_config)
-    result = run([uv_executable(), "sync", "--quiet"], project)
-    assert result.returncode == 0, result.stderr
-    return project
-
-
 def _start(
     project: Path,
     upstream_url: str,
@@ -108,11 +99,7 @@ def _start(
             f"{PREFIX}UPSTREAM_MAX_CONNECTIONS": str(max_connections),
         },
     )
-    try:
-        service.get(f"http://127.0.0.1:{port}/health", timeout=120)
-    except BaseException:
-        service.stop()
-        raise
+    service.wait_until_up(f"http://127.0.0.1:{port}/health")
     return service, port
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import FaultUpstream, Service, bake, free_port, python_in, run, uv_executable
+from .helpers import FaultUpstream, Service, free_port, python_in
 
 pytestmark = pytest.mark.slow
 
@@ -27,15 +27,6 @@ HOST = "api.example.com"
 # Well over the 256 KiB an asyncio transport reads at once, so no head this size can reach
 # the parser whole: the server must buffer it, and refuses once past the cap.
 HUGE_HEAD_BYTES = 1_000_000
-
-
-@pytest.fixture(name="project", scope="module")
-def fixture_project(tmp_path_factory: pytest.TempPathFactory, cookiecutter_config: Path) -> Path:
-    """The default project, installed with uv."""
-    project = bake(tmp_path_factory.mktemp("server"), cookiecutter_config)
-    result = run([uv_executable(), "sync", "--quiet"], project)
-    assert result.returncode == 0, result.stderr
-    return project
 
 
 def _serve(project: Path, **settings: str) -> tuple[Service, int]:
@@ -48,11 +39,7 @@ def _serve(project: Path, **settings: str) -> tuple[Service, int]:
         PYTHONDEVMODE="1",
         **{f"{PREFIX}PORT": str(port), **env},
     )
-    try:
-        service.get(f"http://127.0.0.1:{port}/health", timeout=120)
-    except BaseException:
-        service.stop()
-        raise
+    service.wait_until_up(f"http://127.0.0.1:{port}/health")
     return service, port
 
 
