@@ -24,6 +24,31 @@ PRUNED_WHEN_OFF: Mapping[str, Sequence[str]] = {
     "docker": ("Dockerfile", ".dockerignore"),
     "pre_commit": (".pre-commit-config.yaml",),
 }
+# Files (or folders) kept only when every answer listed beside them holds.
+KEPT_ONLY_WHEN: Sequence[tuple[Mapping[str, Any], Sequence[str]]] = (
+    (
+        {"database": "postgres"},
+        (
+            "src/{package}/db.py",
+            "src/{package}/migrate.py",
+            "src/{package}/migrations",
+            "src/{package}/models",
+            "tests/database.py",
+            "tests/test_database.py",
+            "tests/test_migrations.py",
+        ),
+    ),
+    (
+        {"database": "postgres", "include_example_route": True},
+        (
+            "src/{package}/models/note.py",
+            "src/{package}/routes/notes.py",
+            "src/{package}/migrations/versions/0001_create_notes.py",
+            "tests/test_notes.py",
+        ),
+    ),
+    ({"database": "postgres", "docker": True}, ("compose.yaml",)),
+)
 # What the ci choice keeps; the files of every other service go.
 CI_FILES: Mapping[str, Sequence[str]] = {
     "github": (
@@ -50,6 +75,24 @@ def prune(project: Path, context: Mapping[str, Any]) -> list[Path]:
         for pattern in paths:
             path = project / pattern.format(package=context["package_name"])
             path.unlink()
+            removed.append(path)
+    return removed
+
+
+def keep_only_when(project: Path, context: Mapping[str, Any]) -> list[Path]:
+    """Remove what KEPT_ONLY_WHEN keeps for other answers; returns what was removed."""
+    removed = []
+    for conditions, paths in KEPT_ONLY_WHEN:
+        if all(context[key] == value for key, value in conditions.items()):
+            continue
+        for pattern in paths:
+            path = project / pattern.format(package=context["package_name"])
+            if not path.exists():
+                continue  # inside a folder an earlier rule removed
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
             removed.append(path)
     return removed
 
@@ -170,6 +213,7 @@ def next_steps(context: Mapping[str, Any], *, set_up_done: bool) -> str:
 def main(context: Mapping[str, Any], project: Path) -> int:
     """Prune, choose the license, set up when asked, print the next steps; always 0."""
     prune(project, context)
+    keep_only_when(project, context)
     choose_ci(project, context["ci"])
     choose_license(project, context["license"])
     # cruft (which marks its renders with `_commit`) renders the template again, into

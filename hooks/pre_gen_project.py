@@ -18,6 +18,7 @@ CONTEXT_JSON = r"""{{ cookiecutter | tojson }}"""
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
 LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary")
 CI_SERVICES = ("github", "gitlab", "none")
+DATABASES = ("none", "postgres")
 BOOLEANS = ("include_example_route", "docker", "pre_commit", "git_init", "set_up_now")
 # Import names the generated project uses (or its tests do): a package with one of these
 # names would hide the real module from the project itself.
@@ -174,6 +175,7 @@ def problems(context: Mapping[str, Any]) -> list[str]:
         lambda: check_choice("python_version", context.get("python_version"), PYTHON_VERSIONS),
         lambda: check_choice("license", context.get("license"), LICENSES),
         lambda: check_choice("ci", context.get("ci"), CI_SERVICES),
+        lambda: check_choice("database", context.get("database"), DATABASES),
         *(lambda field=field: check_boolean(field, context.get(field)) for field in BOOLEANS),
     ]
     return [message for check in checks if (message := check()) is not None]

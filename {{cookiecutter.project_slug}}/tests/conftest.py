@@ -21,6 +21,11 @@ from {{ cookiecutter.package_name }}.config import Settings
 
 from .support import AppClient, AppFactory, Serve, make_settings, serve
 from .upstream import Upstream, run_upstream
+{%- if cookiecutter.database == "postgres" %}
+
+# The tests' PostgreSQL server, database and per-test isolation.
+pytest_plugins = ["tests.database"]
+{%- endif %}
 
 
 @pytest.fixture(name="_environment_left_out", scope="session", autouse=True)
@@ -42,10 +47,26 @@ async def fixture_upstream() -> AsyncIterator[Upstream]:
         yield upstream
 
 
+@pytest.fixture(name="base_settings", scope="session")
+def fixture_base_settings(
+    upstream: Upstream,
+{%- if cookiecutter.database == "postgres" %}
+    database_url: str,
+{%- endif %}
+) -> dict[str, Any]:
+    """Where the tests' apps find what they depend on, before a test changes any of it."""
+    return {
+        "upstream_base_url": upstream.url,
+{%- if cookiecutter.database == "postgres" %}
+        "database_url": database_url,
+{%- endif %}
+    }
+
+
 @pytest.fixture(name="settings", scope="session")
-def fixture_settings(upstream: Upstream) -> Settings:
+def fixture_settings(base_settings: dict[str, Any]) -> Settings:
     """The settings of the tests' apps: the fake upstream, a 5 s timeout, a 1 KiB body cap."""
-    return make_settings(upstream.url)
+    return make_settings(**base_settings)
 
 
 @pytest.fixture(name="client", scope="session")
@@ -62,7 +83,7 @@ def fixture_state(client: AppClient) -> State:
 
 
 @pytest.fixture(name="make_app", scope="session")
-def fixture_make_app(upstream: Upstream) -> AppFactory:
+def fixture_make_app(base_settings: dict[str, Any]) -> AppFactory:
     """Build a new app from the tests' settings with some changed: `make_app(upstream_timeout=0.3)`.
 
     To point an app at another upstream, give it `upstream_base_url`: the lifespan opens its
@@ -70,7 +91,7 @@ def fixture_make_app(upstream: Upstream) -> AppFactory:
     """
 
     def make_app(**overrides: Any) -> FastAPI:
-        return create_app(make_settings(upstream.url, **overrides))
+        return create_app(make_settings(**{**base_settings, **overrides}))
 
     return make_app
 

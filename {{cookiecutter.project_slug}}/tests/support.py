@@ -28,19 +28,12 @@ AppFactory = Callable[..., FastAPI]
 Serve = Callable[[FastAPI], AbstractAsyncContextManager[AppClient]]
 
 
-def make_settings(upstream_url: str, **overrides: Any) -> Settings:
-    """Settings for a test: the upstream at `upstream_url`, `overrides` on top, no `.env`.
-
-    The environment is left out by the autouse fixture in conftest.py, so a variable the
-    developer exported cannot change what a test sees.
-    """
-    values: dict[str, Any] = {
-        "upstream_base_url": upstream_url,
-        "upstream_timeout": 5.0,
-        "upstream_max_body_bytes": MAX_BODY_BYTES,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)
+def make_settings(**values: Any) -> Settings:
+    """Settings for a test: a 5 s upstream timeout and a 1 KiB body cap, `values` on top,
+    no `.env`. The environment is left out by the autouse fixture in conftest.py, so a
+    variable the developer exported cannot change what a test sees."""
+    defaults: dict[str, Any] = {"upstream_timeout": 5.0, "upstream_max_body_bytes": MAX_BODY_BYTES}
+    return Settings(_env_file=None, **{**defaults, **values})
 
 
 @asynccontextmanager
@@ -63,9 +56,14 @@ async def serve(app: FastAPI) -> AsyncIterator[AppClient]:
             yield client
 
 
-def refused_url() -> str:
-    """A loopback URL where nothing listens: connecting to it is refused."""
+def free_port() -> int:
+    """A port on 127.0.0.1 where nothing listens right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def refused_url() -> str:
+    """A loopback URL where nothing listens: connecting to it is refused."""
+    return f"http://127.0.0.1:{free_port()}/"

@@ -11,11 +11,14 @@ async def test_health_answers_ok(client: httpx.AsyncClient) -> None:
     assert response.json() == {"status": "ok"}
 
 
-async def test_ready_reports_the_open_session(client: httpx.AsyncClient) -> None:
-    """/ready answers 200 once the lifespan has opened the upstream session."""
+async def test_ready_reports_every_resource_ok(client: httpx.AsyncClient) -> None:
+    """/ready answers 200 once the lifespan has opened what the service needs, each "ok"."""
     response = await client.get("/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "http_session_open": True}
+    assert response.json()["status"] == "ready"
+    checks = response.json()["checks"]
+    assert checks["http_session"] == "ok"
+    assert set(checks.values()) == {"ok"}
 
 
 @pytest.mark.parametrize("path", ["/health", "/ready"])

@@ -140,7 +140,7 @@ async def test_a_settings_override_does_not_move_the_session(
 ) -> None:
     """The lifespan opened its session from the settings the app was built with: overriding
     get_settings later leaves the session's upstream, token and timeouts where they were."""
-    elsewhere = make_settings(refused_url())
+    elsewhere = make_settings(upstream_base_url=refused_url())
 
     async def other_upstream() -> Settings:
         return elsewhere

@@ -42,4 +42,5 @@ async def test_ready_is_503_once_the_session_is_closed(app: FastAPI, serve: Serv
         await client.state["http_session"].close()
         response = await client.get("/ready")
     assert response.status_code == 503
-    assert response.json() == {"status": "not ready", "http_session_open": False}
+    assert response.json()["status"] == "not ready"
+    assert response.json()["checks"]["http_session"] == "closed"

@@ -11,9 +11,13 @@ from fastapi.middleware.trustedhost import TrustedHostMiddleware
 
 from . import __version__
 from .config import Settings
+{%- if cookiecutter.database == "postgres" %}
+from .db import Database, open_database
+{%- endif %}
+from .errors import ServiceError, handle_service_error
 from .middleware import AnswerCancelledRequests
 from .routes import ROUTERS
-from .upstream import UpstreamError, handle_upstream_error, open_http_session
+from .upstream import open_http_session
 
 
 class State(TypedDict):
@@ -21,6 +25,9 @@ class State(TypedDict):
 
     settings: Settings
     http_session: aiohttp.ClientSession
+{%- if cookiecutter.database == "postgres" %}
+    database: Database
+{%- endif %}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -29,8 +36,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
-        async with open_http_session(settings) as http_session:
-            yield {"settings": settings, "http_session": http_session}
+        async with (
+            open_http_session(settings) as http_session,
+{%- if cookiecutter.database == "postgres" %}
+            open_database(settings) as database,
+{%- endif %}
+        ):
+            yield {
+                "settings": settings,
+                "http_session": http_session,
+{%- if cookiecutter.database == "postgres" %}
+                "database": database,
+{%- endif %}
+            }
 
     app = FastAPI(
         title=settings.title,
@@ -54,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts, www_redirect=False
         )
-    app.add_exception_handler(UpstreamError, handle_upstream_error)
+    app.add_exception_handler(ServiceError, handle_service_error)
     for router in ROUTERS:
         app.include_router(router)
     return app

@@ -38,6 +38,17 @@ class Settings(BaseSettings):
     upstream_connect_timeout: Seconds = 3.0
     upstream_max_connections: Annotated[int, Field(ge=1)] = 100
     upstream_max_body_bytes: Annotated[int, Field(ge=1)] = 1_048_576
+{%- if cookiecutter.database == "postgres" %}
+
+    # The default suits a PostgreSQL on this machine for development (compose.yaml runs one).
+    database_url: SecretStr = SecretStr(
+        "postgresql+asyncpg://postgres:postgres@127.0.0.1:5432/{{ cookiecutter.package_name }}"
+    )
+    database_pool_size: Annotated[int, Field(ge=1)] = 5
+    database_pool_timeout: Seconds = 5.0
+    database_connect_timeout: Seconds = 5.0
+    database_statement_timeout: Seconds = 10.0
+{%- endif %}
 
     @field_validator("cors_origins")
     @classmethod

@@ -7,20 +7,14 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
-from fastapi import Request, status
-from fastapi.responses import JSONResponse
+from fastapi import status
 from pydantic import BaseModel, ValidationError
 
 from .config import Settings
+from .errors import ErrorBody, ServiceError
 
 _CHUNK_BYTES = 64 * 1024
 M = TypeVar("M", bound=BaseModel)
-
-
-class ErrorBody(BaseModel):
-    """What the service answers when the upstream fails."""
-
-    detail: str
 
 
 # Pass as `responses=` to a route that calls the upstream, so its OpenAPI lists the faults.
@@ -31,13 +25,8 @@ UPSTREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class UpstreamError(Exception):
+class UpstreamError(ServiceError):
     """An upstream call that failed; the client gets `status_code` and `detail` as JSON."""
-
-    def __init__(self, status_code: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status_code = status_code
-        self.detail = detail
 
 
 @asynccontextmanager
@@ -120,11 +109,3 @@ async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> byte
             raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-async def handle_upstream_error(_request: Request, exc: Exception) -> JSONResponse:
-    """Answer an `UpstreamError` with its status and a JSON body."""
-    if not isinstance(exc, UpstreamError):  # pragma: no cover - registered for UpstreamError only
-        raise exc
-    body = ErrorBody(detail=exc.detail)
-    return JSONResponse(body.model_dump(), status_code=exc.status_code)

@@ -5,6 +5,9 @@ from typing import Literal
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
+{% if cookiecutter.database == "postgres" -%}
+from ..db import DatabaseDep
+{% endif -%}
 from ..dependencies import HttpSessionDep
 
 router = APIRouter(tags=["health"])
@@ -17,10 +20,11 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    """Whether the service can do its work."""
+    """Whether the service can do its work, and what each resource it needs says."""
 
     status: Literal["ready", "not ready"]
-    http_session_open: bool
+    # Each resource: "ok", or why it cannot serve now.
+    checks: dict[str, str]
 
 
 # Uptime monitors and load balancers often probe with HEAD: both probes answer it too (the
@@ -37,9 +41,22 @@ async def health() -> Health:
     responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"model": Readiness}},
 )
 @router.head("/ready", include_in_schema=False)
-async def ready(http_session: HttpSessionDep, response: Response) -> Readiness:
-    """Readiness: 503 unless the upstream session is open."""
-    if http_session.closed:
+async def ready(
+    response: Response,
+    http_session: HttpSessionDep,
+{%- if cookiecutter.database == "postgres" %}
+    database: DatabaseDep,
+{%- endif %}
+) -> Readiness:
+    """Readiness: 503 unless every resource the service needs can serve."""
+    problems = {
+        "http_session": "closed" if http_session.closed else None,
+{%- if cookiecutter.database == "postgres" %}
+        "database": await database.problem(),
+{%- endif %}
+    }
+    checks = {name: problem or "ok" for name, problem in problems.items()}
+    if any(problems.values()):
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        return Readiness(status="not ready", http_session_open=False)
-    return Readiness(status="ready", http_session_open=True)
+        return Readiness(status="not ready", checks=checks)
+    return Readiness(status="ready", checks=checks)

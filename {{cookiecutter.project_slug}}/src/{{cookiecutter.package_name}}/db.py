@@ -1,0 +1,158 @@
+"""The database: an engine the lifespan owns, one session per request, faults as JSON."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, status
+from sqlalchemy import MetaData, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+
+from .config import Settings
+from .errors import ErrorBody, ServiceError
+
+# How long /ready waits for the database to answer `SELECT 1`.
+READY_TIMEOUT_SECONDS = 2.0
+# PostgreSQL's error codes (SQLSTATE): a cancelled statement, and the integrity class.
+_QUERY_CANCELED = "57014"
+_INTEGRITY_CLASS = "23"
+
+# Pass as `responses=` to a route that uses the database, so its OpenAPI lists the faults.
+DATABASE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status.HTTP_409_CONFLICT: {"model": ErrorBody},
+    status.HTTP_503_SERVICE_UNAVAILABLE: {"model": ErrorBody},
+    status.HTTP_504_GATEWAY_TIMEOUT: {"model": ErrorBody},
+}
+
+
+class Base(DeclarativeBase):
+    """What every model derives from: its metadata is what the migrations must match."""
+
+    # Constraints get names of their own, the same in the models and in every migration.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class DatabaseError(ServiceError):
+    """A database fault the client gets as `status_code` and a JSON `detail`."""
+
+
+class Database:
+    """The engine, and the sessions requests get from it."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._one_at_a_time: AbstractAsyncContextManager[object] = nullcontext()
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session, connected before it is handed out, committed when the block ends
+        without an error and rolled back when it raises; driver faults become DatabaseError."""
+        async with self._one_at_a_time, self._sessions() as session:
+            try:
+                await session.connection()
+            except PoolTimeoutError as exc:
+                raise DatabaseError(503, "database busy: no connection free") from exc
+            except (OSError, DBAPIError) as exc:
+                raise DatabaseError(503, "database unreachable") from exc
+            try:
+                yield session
+                await session.commit()
+            except DBAPIError as exc:
+                raise _translate(exc) from exc
+
+    async def problem(self) -> str | None:
+        """Why the database cannot serve now, or None when `SELECT 1` answers in time."""
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_SECONDS), self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except TimeoutError:
+            return "timed out"
+        except (OSError, SQLAlchemyError):
+            return "unreachable"
+        return None
+
+    @asynccontextmanager
+    async def sessions_joined_to(self, connection: AsyncConnection) -> AsyncIterator[None]:
+        """Until the block ends, every session joins `connection`'s transaction through a
+        SAVEPOINT, one session at a time: the tests' isolation, rolled back with that
+        transaction. A commit releases only the session's SAVEPOINT."""
+        before = self._sessions, self._one_at_a_time
+        self._sessions = async_sessionmaker(
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+        self._one_at_a_time = asyncio.Lock()
+        try:
+            yield
+        finally:
+            self._sessions, self._one_at_a_time = before
+
+
+def _translate(exc: DBAPIError) -> Exception:
+    code = getattr(exc.orig, "sqlstate", None) or ""
+    if code == _QUERY_CANCELED:
+        return DatabaseError(504, "database statement timed out")
+    if code.startswith(_INTEGRITY_CLASS):
+        return DatabaseError(409, "conflicts with data already stored")
+    if exc.connection_invalidated:
+        return DatabaseError(503, "database unreachable")
+    return exc
+
+
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[Database]:
+    """Create the engine and its pool, and dispose of them on the way out."""
+    engine = create_async_engine(
+        settings.database_url.get_secret_value(),
+        pool_size=settings.database_pool_size,
+        max_overflow=0,
+        pool_timeout=settings.database_pool_timeout,
+        connect_args={
+            "timeout": settings.database_connect_timeout,
+            "server_settings": {
+                "statement_timeout": str(round(settings.database_statement_timeout * 1000)),
+            },
+        },
+    )
+    try:
+        yield Database(engine)
+    finally:
+        await engine.dispose()
+
+
+async def get_database(request: Request) -> Database:
+    """The database the lifespan opened."""
+    database: Database = request.state.database
+    return database
+
+
+async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session for the request: committed after the handler returns, before the
+    response is sent, or rolled back if it raised."""
+    database: Database = request.state.database
+    async with database.session() as session:
+        yield session
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+# scope="function": the session ends (commits) before the response is sent, so a failed
+# commit is the client's answer, not an error after a 200.
+DbSessionDep = Annotated[AsyncSession, Depends(get_db_session, scope="function")]

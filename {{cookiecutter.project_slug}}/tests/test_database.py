@@ -1,0 +1,141 @@
+"""The database: owned by the lifespan, checked by /ready, and every fault a JSON answer.
+
+The fault tests add a probe route to an app of their own, so they need no model.
+"""
+
+import asyncio
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from {{ cookiecutter.package_name }}.app import State
+from {{ cookiecutter.package_name }}.db import DbSessionDep
+
+from .database import embedded_server, server_url
+from .support import AppFactory, Serve, free_port
+
+# Far above any statement timeout given here: only the timeout can end it.
+SLEEP_SECONDS = 30
+
+
+def _with_probes(app: FastAPI) -> FastAPI:
+    """`app` with routes that run a query, a statement that sleeps, and a duplicate key."""
+
+    @app.get("/probe/query")
+    async def query(session: DbSessionDep) -> int:
+        return int(await session.scalar(text("SELECT 1")) or 0)
+
+    @app.get("/probe/sleep")
+    async def sleep(session: DbSessionDep) -> None:
+        await session.execute(text(f"SELECT pg_sleep({SLEEP_SECONDS})"))
+
+    @app.get("/probe/duplicate")
+    async def duplicate(session: DbSessionDep) -> None:
+        await session.execute(text("CREATE TEMP TABLE probe (x int UNIQUE) ON COMMIT DROP"))
+        await session.execute(text("INSERT INTO probe VALUES (1), (1)"))
+
+    return app
+
+
+def _nowhere() -> str:
+    """A database URL where nothing listens."""
+    url = server_url().set(host="127.0.0.1", port=free_port(), query={})
+    return url.render_as_string(hide_password=False)
+
+
+async def test_ready_checks_the_database(client: httpx.AsyncClient) -> None:
+    """/ready asks the database, which answers."""
+    response = await client.get("/ready")
+    assert response.status_code == 200
+    assert response.json()["checks"]["database"] == "ok"
+
+
+async def test_a_session_works_from_the_test_body(state: State) -> None:
+    """The lifespan's database serves a session opened straight from a test."""
+    async with state["database"].session() as session:
+        assert await session.scalar(text("SELECT 40 + 2")) == 42
+
+
+async def test_the_service_starts_and_says_not_ready_without_a_database(
+    make_app: AppFactory, serve: Serve
+) -> None:
+    """With no database to reach, the service still starts: /health is 200, /ready a 503
+    that names the database."""
+    async with serve(make_app(database_url=_nowhere())) as client:
+        health = await client.get("/health")
+        ready = await client.get("/ready")
+    assert health.status_code == 200
+    assert ready.status_code == 503
+    assert ready.json() == {
+        "status": "not ready",
+        "checks": {"http_session": "ok", "database": "unreachable"},
+    }
+
+
+async def test_shutdown_closes_every_connection(
+    make_app: AppFactory, serve: Serve, state: State
+) -> None:
+    """Leaving the lifespan disposes of the pool: its connections are gone from the server."""
+    async with serve(make_app()) as client, client.state["database"].session() as session:
+        pid = await session.scalar(text("SELECT pg_backend_pid()"))
+    async with state["database"].engine.connect() as connection:
+        for _ in range(600):
+            if not await connection.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+            ):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"backend {pid} is still connected after shutdown")
+
+
+async def test_a_statement_past_its_timeout_is_504(make_app: AppFactory, serve: Serve) -> None:
+    """A statement that runs longer than DATABASE_STATEMENT_TIMEOUT is cancelled: 504."""
+    app = _with_probes(make_app(database_statement_timeout=0.2))
+    async with serve(app) as client:
+        response = await client.get("/probe/sleep")
+    assert response.status_code == 504
+    assert response.json() == {"detail": "database statement timed out"}
+
+
+async def test_a_constraint_violation_is_409(make_app: AppFactory, serve: Serve) -> None:
+    """A unique violation is a 409, and the session's work is rolled back."""
+    async with serve(_with_probes(make_app())) as client:
+        response = await client.get("/probe/duplicate")
+    assert response.status_code == 409
+    assert response.json() == {"detail": "conflicts with data already stored"}
+
+
+async def test_an_exhausted_pool_is_503(make_app: AppFactory, serve: Serve) -> None:
+    """With every pooled connection taken, a request waits DATABASE_POOL_TIMEOUT, then 503."""
+    app = _with_probes(make_app(database_pool_size=1, database_pool_timeout=0.2))
+    async with serve(app) as client, client.state["database"].engine.connect() as held:
+        await held.execute(text("SELECT 1"))
+        response = await client.get("/probe/query")
+    assert response.status_code == 503
+    assert response.json() == {"detail": "database busy: no connection free"}
+
+
+async def test_an_unreachable_database_is_503(make_app: AppFactory, serve: Serve) -> None:
+    """A database nobody answers for is a 503."""
+    async with serve(_with_probes(make_app(database_url=_nowhere()))) as client:
+        response = await client.get("/probe/query")
+    assert response.status_code == 503
+    assert response.json() == {"detail": "database unreachable"}
+
+
+async def test_a_server_that_stops_is_503(make_app: AppFactory, serve: Serve) -> None:
+    """A server that stops under a running service: each request is a 503 (the pooled
+    connection it had, then a new one refused) and /ready says so."""
+    with embedded_server() as server:
+        async with serve(_with_probes(make_app(database_url=server.url))) as client:
+            before = await client.get("/probe/query")
+            await asyncio.to_thread(server.stop)
+            after = [await client.get("/probe/query") for _ in range(2)]
+            ready = await client.get("/ready")
+    assert before.status_code == 200
+    assert [(r.status_code, r.json()) for r in after] == [
+        (503, {"detail": "database unreachable"})
+    ] * 2
+    assert ready.json()["checks"]["database"] == "unreachable"
