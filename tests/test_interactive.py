@@ -27,6 +27,7 @@ TYPED: list[tuple[str, str, Any]] = [
     ("python_version", "3", "3.13"),
     ("license", "2", "Apache-2.0"),
     ("include_example_route", "n", False),
+    ("database", "2", "postgres"),
     ("docker", "y", True),
     ("ci", "2", "gitlab"),
     ("pre_commit", "n", False),

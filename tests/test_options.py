@@ -60,13 +60,14 @@ def _versions_from(minimum: str) -> list[str]:
 def test_matrix_meets_every_pair_of_option_values() -> None:
     """Every value of every option is rendered, and every pair of values of two options meets.
 
-    The full product of all seven options would be 768 renders; the 32 of the first three,
-    with the other four spread across them, keep the fast tier fast and still meet each pair.
+    The full product of all eight options would be 1,536 renders; the 32 of the first three,
+    with the other five spread across them, keep the fast tier fast and still meet each pair.
     """
     options = {**MATRIX, **SPREAD}
     rows = list(combinations())
     assert len(rows) == 32
-    assert set(SPREAD) == {"docker", "ci", "pre_commit", "git_init"}
+    assert set(SPREAD) == {"database", "docker", "ci", "pre_commit", "git_init"}
+    assert SPREAD["database"] == ["none", "postgres"]
     assert SPREAD["ci"] == ["github", "gitlab", "none"]
     for first, second in itertools.combinations(options, 2):
         met = {(row[first], row[second]) for row in rows}
@@ -354,6 +355,63 @@ def test_git_init_is_left_to_the_user_in_a_cruft_render(
     assert "git_init: skipped under cruft" in capfd.readouterr().err
 
 
+# database
+
+
+def test_compose_file_is_valid_and_migrates_before_serving(renders: Renders) -> None:
+    """compose.yaml passes the compose-spec schema (offline), runs the migrations once with the
+    package's own command after PostgreSQL is healthy, and starts the service after that."""
+    found = [
+        project / "compose.yaml" for _, project in _with(renders, database="postgres", docker=True)
+    ]
+    result = _tool("check-jsonschema", "--builtin-schema", "vendor.compose-spec", *map(str, found))
+    assert result.returncode == 0, result.stdout + result.stderr
+    for path in found:
+        services = _yaml(path)["services"]
+        assert services["migrate"]["command"] == ["python", "-m", "my_service.migrate"]
+        assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+        assert services["app"]["depends_on"] == {
+            "migrate": {"condition": "service_completed_successfully"}
+        }
+        url = services["app"]["environment"]["MY_SERVICE_DATABASE_URL"]
+        assert url == services["migrate"]["environment"]["MY_SERVICE_DATABASE_URL"]
+        assert url.startswith("postgresql+asyncpg://")
+        assert "@db:5432/" in url
+
+
+def test_compose_schema_does_fail_a_bad_file(tmp_path: Path) -> None:
+    """The compose check can fail: a service with an unknown key is refused."""
+    bad = tmp_path / "compose.yaml"
+    bad.write_text("services:\n  app:\n    image: x\n    restart_policy: always\n", "utf-8")
+    result = _tool("check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(bad))
+    assert result.returncode == 1
+
+
+def test_ci_runs_the_suite_against_a_postgres_container_with_the_database(
+    renders: Renders,
+) -> None:
+    """With the database, CI adds a job on a PostgreSQL service container, reached through
+    TEST_DATABASE_URL; without it, no such job."""
+    for answers, project in _with(renders, ci="github"):
+        jobs = _yaml(project / ".github/workflows/ci.yml")["jobs"]
+        if answers["database"] == "none":
+            assert "postgres" not in jobs
+            continue
+        job = jobs["postgres"]
+        assert job["services"]["postgres"]["image"].startswith("postgres:")
+        assert job["env"]["TEST_DATABASE_URL"].startswith("postgresql+asyncpg://")
+        assert _run_lines(job["steps"]) == [LOCKED_SYNC, "uv run pytest -n 2"]
+    for answers, project in _with(renders, ci="gitlab"):
+        config = _yaml(project / ".gitlab-ci.yml")
+        if answers["database"] == "none":
+            assert "test-postgres" not in config
+            continue
+        job = config["test-postgres"]
+        assert job["services"][0]["name"].startswith("postgres:")
+        assert "@postgres:5432/" in job["variables"]["TEST_DATABASE_URL"]
+        assert job["script"] == [LOCKED_SYNC, "uv run pytest -n 2"]
+
+
 # README
 
 
@@ -361,6 +419,10 @@ def test_git_init_is_left_to_the_user_in_a_cruft_render(
     ("answers", "sections"),
     [
         ({"docker": True, "ci": "github", "pre_commit": True}, ["pre-commit", "Docker", "CI"]),
+        (
+            {"docker": True, "ci": "github", "pre_commit": False, "database": "postgres"},
+            ["Database", "Docker", "CI"],
+        ),
         ({"docker": False, "ci": "gitlab", "pre_commit": False}, ["CI"]),
         ({"docker": True, "ci": "none", "pre_commit": False}, ["Docker"]),
         ({"docker": False, "ci": "none", "pre_commit": False}, []),
@@ -369,13 +431,14 @@ def test_git_init_is_left_to_the_user_in_a_cruft_render(
 def test_readme_has_a_section_per_option_that_is_on(
     tmp_path: Path, cookiecutter_config: Path, answers: dict[str, Any], sections: list[str]
 ) -> None:
-    """The README explains Docker, CI and pre-commit exactly when they are there."""
+    """The README explains the database, Docker, CI and pre-commit exactly when they are there."""
     project = bake(tmp_path, cookiecutter_config, **answers)
     readme = (project / "README.md").read_text("utf-8")
     headings = re.findall(r"^## (.+)$", readme, re.MULTILINE)
     found = [
         short
         for heading, short in (
+            ("Database", "Database"),
             ("pre-commit", "pre-commit"),
             ("Docker", "Docker"),
             ("Continuous integration", "CI"),

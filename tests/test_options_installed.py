@@ -6,11 +6,8 @@ and its RUN (uv from this machine standing in for uv's image), then the final st
 HEALTHCHECK with the listening address moved to loopback.
 """
 
-import glob
-import json
 import os
 import re
-import shlex
 import shutil
 import signal
 import subprocess
@@ -19,78 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from .docker_replay import exec_form, replay_build, stage_env, stages
 from .helpers import Service, bake, free_port, python_in, run, uv_executable
 
 pytestmark = pytest.mark.slow
 
 PRE_COMMIT = str(Path(sysconfig.get_path("scripts")) / "pre-commit")
-
-
-def _instructions(stage: str) -> list[tuple[str, str]]:
-    """A stage's instructions as (keyword, arguments), continuation lines joined."""
-    joined = re.sub(r"\\\n\s*", " ", stage)
-    found = []
-    for line in joined.splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            keyword, _, arguments = line.strip().partition(" ")
-            found.append((keyword, arguments))
-    return found
-
-
-def _stages(dockerfile: str) -> tuple[str, str]:
-    """The build stage and the final stage, each from its FROM line on."""
-    _, build, final = dockerfile.split("\nFROM ")
-    return build, final
-
-
-def _env(stage: str) -> dict[str, str]:
-    """Every ENV the stage sets."""
-    env = {}
-    for keyword, arguments in _instructions(stage):
-        if keyword == "ENV":
-            for pair in shlex.split(arguments):
-                name, value = pair.split("=", 1)
-                env[name] = value
-    return env
-
-
-def _exec_form(final: str, instruction: str) -> list[str]:
-    """The JSON (exec form) arguments of the final stage's CMD, or of HEALTHCHECK's CMD."""
-    for keyword, arguments in _instructions(final):
-        if keyword == instruction == "CMD":
-            command: list[str] = json.loads(arguments)
-            return command
-        if keyword == instruction == "HEALTHCHECK":
-            health: list[str] = json.loads(arguments.split(" CMD ", 1)[1])
-            return health
-    raise AssertionError(f"no {instruction} in the final stage")
-
-
-def _replay_build(project: Path, root: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
-    """Run the build stage's steps; the RUN's outcome, and the virtualenv it was to fill."""
-    build, _ = _stages((project / "Dockerfile").read_text("utf-8"))
-    context, venv = root / "context", root / "opt-venv"
-    context.mkdir()
-    runs = []
-    for keyword, arguments in _instructions(build):
-        words = shlex.split(arguments)
-        if keyword == "COPY" and not words[0].startswith("--from="):
-            *sources, destination = words
-            for source in sources:
-                for match in glob.glob(source, root_dir=project):  # noqa: PTH207 - COPY's globs
-                    target = context / destination / (match if destination == "./" else "")
-                    if (project / match).is_dir():
-                        shutil.copytree(project / match, target)
-                    else:
-                        shutil.copy2(project / match, target)
-        elif keyword == "RUN":
-            runs.append(arguments)
-    (command,) = runs
-    env = _env(build)
-    assert env.pop("UV_PROJECT_ENVIRONMENT") == "/opt/venv"
-    path = f"{Path(uv_executable()).parent}{os.pathsep}{os.environ['PATH']}"
-    result = run(["sh", "-c", command], context, UV_PROJECT_ENVIRONMENT=str(venv), PATH=path, **env)
-    return result, venv
 
 
 @pytest.fixture(name="docker_project", scope="module")
@@ -113,21 +44,21 @@ def test_image_recipe_serves_and_its_health_check_passes(
     if lock == "with uv.lock":
         locked = run([uv_executable(), "lock", "--quiet"], project)
         assert locked.returncode == 0, locked.stderr
-    built, venv = _replay_build(project, tmp_path)
+    built, venv = replay_build(project, tmp_path)
     assert built.returncode == 0, built.stdout + built.stderr
     assert (project / "uv.lock").exists() == (lock == "with uv.lock")
     bin_dir = python_in(venv).parent
     for absent in ("pip", "uv", "pytest", "mypy"):
         assert not (bin_dir / absent).exists(), absent
-    _, final = _stages((project / "Dockerfile").read_text("utf-8"))
-    env = _env(final)
+    _, final = stages((project / "Dockerfile").read_text("utf-8"))
+    env = stage_env(final)
     assert (env["MY_SERVICE_HOST"], env["MY_SERVICE_PORT"]) == ("0.0.0.0", "8000")  # noqa: S104
     port = str(free_port())
     env.update(MY_SERVICE_HOST="127.0.0.1", MY_SERVICE_PORT=port)
     env["PATH"] = env["PATH"].replace("/opt/venv/bin", str(bin_dir))
-    command = _exec_form(final, "CMD")
+    command = exec_form(final, "CMD")
     assert command == ["python", "-m", "my_service"]
-    health = _exec_form(final, "HEALTHCHECK")
+    health = exec_form(final, "HEALTHCHECK")
     health[-1] = health[-1].replace("127.0.0.1:8000", f"127.0.0.1:{port}")
     service = Service(command, tmp_path, **env)
     try:
@@ -155,7 +86,7 @@ def test_image_build_stops_on_a_stale_lock(docker_project: Path, tmp_path: Path)
     added = text.replace('"aiohttp>=3.11",', '"aiohttp>=3.11",\n  "idna>=3",')
     assert added != text
     pyproject.write_text(added, "utf-8")
-    built, _ = _replay_build(project, tmp_path)
+    built, _ = replay_build(project, tmp_path)
     assert built.returncode != 0
     assert "--locked" in built.stderr
 

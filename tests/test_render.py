@@ -24,6 +24,7 @@ ALWAYS = [
     "src/{package}/app.py",
     "src/{package}/config.py",
     "src/{package}/dependencies.py",
+    "src/{package}/errors.py",
     "src/{package}/middleware.py",
     "src/{package}/py.typed",
     "src/{package}/routes/__init__.py",
@@ -42,6 +43,24 @@ ALWAYS = [
     "tests/upstream.py",
 ]
 EXAMPLE = ["src/{package}/routes/items.py", "tests/test_items.py"]
+POSTGRES = [
+    "src/{package}/db.py",
+    "src/{package}/migrate.py",
+    "src/{package}/migrations/env.py",
+    "src/{package}/migrations/script.py.mako",
+    "src/{package}/migrations/versions/.gitkeep",
+    "src/{package}/models/__init__.py",
+    "tests/database.py",
+    "tests/test_database.py",
+    "tests/test_migrations.py",
+]
+POSTGRES_EXAMPLE = [
+    "src/{package}/migrations/versions/0001_create_notes.py",
+    "src/{package}/models/note.py",
+    "src/{package}/routes/notes.py",
+    "tests/test_notes.py",
+]
+POSTGRES_DOCKER = ["compose.yaml"]
 DOCKER = ["Dockerfile", ".dockerignore"]
 PRE_COMMIT = [".pre-commit-config.yaml"]
 CI = {
@@ -73,11 +92,15 @@ def _files(project: Path) -> set[str]:
 def test_render_has_exactly_the_expected_files(
     renders: dict[str, tuple[dict[str, Any], Path]], name: str
 ) -> None:
-    """The files every project has are there, and each option's only when it is on."""
+    """The files every project has are there, and each option's only when it is on (those
+    of the database with the example or Docker, only when both are)."""
     answers, project = renders[name]
     expected = ALWAYS + (EXAMPLE if answers["include_example_route"] else [])
     expected += (DOCKER if answers["docker"] else []) + CI[answers["ci"]]
     expected += PRE_COMMIT if answers["pre_commit"] else []
+    if answers["database"] == "postgres":
+        expected += POSTGRES + (POSTGRES_EXAMPLE if answers["include_example_route"] else [])
+        expected += POSTGRES_DOCKER if answers["docker"] else []
     package = DEFAULTS["project_name"].lower().replace(" ", "_")
     assert _files(project) == {path.format(package=package) for path in expected}
 
@@ -162,7 +185,13 @@ def _settings_fields(project: Path) -> set[str]:
     }
 
 
-@pytest.mark.parametrize("name", [combination_id(a) for a in COMBINATIONS[:2]])
+# One render of each database with each value of the example route.
+DOCUMENTED = list(
+    {(a["database"], a["include_example_route"]): combination_id(a) for a in COMBINATIONS}.values()
+)
+
+
+@pytest.mark.parametrize("name", DOCUMENTED)
 def test_every_setting_is_documented(
     renders: dict[str, tuple[dict[str, Any], Path]], name: str
 ) -> None:
@@ -179,7 +208,7 @@ def test_every_setting_is_documented(
     assert set(re.findall(r"^(?:# )?(MY_SERVICE_[A-Z_]+)=", example, re.MULTILINE)) == variables
 
 
-@pytest.mark.parametrize("name", [combination_id(a) for a in COMBINATIONS[:2]])
+@pytest.mark.parametrize("name", DOCUMENTED)
 def test_readme_testing_examples_are_the_tested_code(
     renders: dict[str, tuple[dict[str, Any], Path]], name: str
 ) -> None:

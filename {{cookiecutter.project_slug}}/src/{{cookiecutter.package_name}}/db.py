@@ -86,7 +86,9 @@ class Database:
                 await connection.execute(text("SELECT 1"))
         except TimeoutError:
             return "timed out"
-        except (OSError, SQLAlchemyError):
+        except OSError:
+            return "unreachable"
+        except SQLAlchemyError:
             return "unreachable"
         return None
 

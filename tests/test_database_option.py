@@ -1,0 +1,237 @@
+"""database=postgres, installed and run (slow tier): the generated suite in random order and
+with workers, against a server of the developer's own, failing when it should; the README's
+commands for a local database; the Docker image's migrations and service against PostgreSQL.
+"""
+
+import http.client
+import json
+import re
+import shutil
+import signal
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .docker_replay import exec_form, replay_build, stage_env, stages
+from .helpers import Service, bake, free_port, pytest_counts, python_in, run, uv_executable
+
+pytestmark = pytest.mark.slow
+
+PACKAGE = "my_service"
+PREFIX = "MY_SERVICE_"
+SEEDS = (1, 2)
+
+
+@pytest.fixture(name="project", scope="module")
+def fixture_project(postgres_home: Path, cookiecutter_config: Path) -> Path:
+    """A project with database=postgres and the notes example, installed with uv, and
+    pytest-randomly beside it."""
+    project = bake(postgres_home / "option", cookiecutter_config, database="postgres")
+    python = str(python_in(project / ".venv"))
+    for command in (
+        [uv_executable(), "sync", "--quiet"],
+        [uv_executable(), "pip", "install", "--quiet", "--python", python, "pytest-randomly"],
+    ):
+        result = run(command, project)
+        assert result.returncode == 0, result.stderr
+    return project
+
+
+def _pytest(project: Path, *args: str, **env: str) -> tuple[int, str, dict[str, int]]:
+    """The generated suite under PYTHONDEVMODE: exit status, output, summary counts."""
+    python = str(python_in(project / ".venv"))
+    result = run(
+        [python, "-m", "pytest", "-p", "no:cacheprovider", "-W", "error", *args],
+        project,
+        PYTHONDEVMODE="1",
+        **env,
+    )
+    output = result.stdout + result.stderr
+    return result.returncode, output, pytest_counts(result.stdout)
+
+
+@pytest.fixture(name="local_server", scope="module")
+def fixture_local_server(project: Path) -> Iterator[str]:
+    """`python -m tests.database`, as the README has it: a development PostgreSQL with the
+    service's database migrated; its URL."""
+    server = Service([str(python_in(project / ".venv")), "-m", "tests.database"], project)
+    try:
+        match = server.wait_for(rf"{PREFIX}DATABASE_URL='(.+)'", timeout=300)
+        yield match.group(1)
+    finally:
+        code = server.stop(signal.SIGTERM)
+        assert code == 0, server.output
+        assert "Traceback" not in server.output
+
+
+def _sql(project: Path, url: str, statement: str, *, autocommit: bool = False) -> str:
+    """Run one statement on `url` with the project's own SQLAlchemy; its first column, or ''."""
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from sqlalchemy import text
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        async def main() -> None:
+            options = {"isolation_level": "AUTOCOMMIT"} if sys.argv[3] == "1" else {}
+            engine = create_async_engine(sys.argv[1], **options)
+            async with engine.connect() as connection:
+                result = await connection.execute(text(sys.argv[2]))
+                print(result.scalar() if result.returns_rows else "")
+                await connection.commit()
+            await engine.dispose()
+
+        asyncio.run(main())
+        """
+    )
+    python = str(python_in(project / ".venv"))
+    result = run([python, "-c", script, url, statement, "1" if autocommit else "0"], project)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_suite_passes_in_random_order_with_two_workers(project: Path, seed: int) -> None:
+    """The whole suite, shuffled, split over two pytest-xdist workers (a database each)."""
+    code, output, counts = _pytest(project, "-p", "randomly", f"--randomly-seed={seed}", "-n", "2")
+    assert code == 0, output
+    assert counts.keys() == {"passed"}, counts
+    assert counts["passed"] >= 80
+    assert f"--randomly-seed={seed}" in output
+
+
+def test_suite_uses_the_server_test_database_url_names(project: Path, local_server: str) -> None:
+    """With TEST_DATABASE_URL set, the run's database is made on that server: a database of
+    the same name planted there beforehand is replaced, then dropped at the end."""
+    planted = "test_my_service_main"
+    _sql(project, local_server, f'DROP DATABASE IF EXISTS "{planted}"', autocommit=True)
+    _sql(project, local_server, f'CREATE DATABASE "{planted}"', autocommit=True)
+    exists = "SELECT count(*) FROM pg_database WHERE datname = 'test_my_service_main'"
+    assert _sql(project, local_server, exists) == "1"
+    code, output, counts = _pytest(project, TEST_DATABASE_URL=local_server)
+    assert code == 0, output
+    assert counts.keys() == {"passed"}, counts
+    assert _sql(project, local_server, exists) == "0"
+
+
+def test_a_connection_left_open_fails_the_run(project: Path) -> None:
+    """An engine a test never disposes of keeps a connection open: the run fails, saying so."""
+    leak = project / "tests" / "test_zz_leak.py"
+    leak.write_text(
+        "from sqlalchemy import text\n"
+        "from sqlalchemy.ext.asyncio import create_async_engine\n\n\n"
+        "async def test_leaks_an_engine(database_url: str) -> None:\n"
+        "    engine = create_async_engine(database_url)\n"
+        "    async with engine.connect() as connection:\n"
+        '        await connection.execute(text("SELECT 1"))\n',
+        encoding="utf-8",
+    )
+    try:
+        code, output, _ = _pytest(project, "tests/test_zz_leak.py")
+    finally:
+        leak.unlink()
+    assert code != 0
+    assert "1 connection(s) to the tests' database were still open after the last test" in output
+
+
+def test_the_isolation_is_what_keeps_tests_apart(project: Path) -> None:
+    """Without the sessions joined to each test's transaction, the notes tests see rows
+    committed for real, and the check after each test names the table: the isolation is
+    load-bearing, and its absence is loud."""
+    plugin = project / "tests" / "database.py"
+    original = plugin.read_text("utf-8")
+    joined = 'async with state["database"].sessions_joined_to(connection):'
+    assert joined in original
+    try:
+        plugin.write_text(original.replace(joined, "if True:"), encoding="utf-8")
+        code, output, counts = _pytest(project, "tests/test_notes.py", "-p", "no:randomly")
+    finally:
+        plugin.write_text(original, encoding="utf-8")
+    assert code == 1
+    assert counts.get("failed", 0) + counts.get("error", 0) >= 3, counts
+    assert "rows were committed to notes by an app of the test's own" in output
+
+
+def test_readme_local_database_serves_the_notes(project: Path, local_server: str) -> None:
+    """The README's way to run locally: the development server (migrated), then the service
+    against it under real uvicorn; a note goes in and comes back; Alembic finds nothing
+    left to generate; SIGTERM closes the pool without a trace."""
+    bin_dir = python_in(project / ".venv").parent
+    env = {f"{PREFIX}DATABASE_URL": local_server}
+    checked = run([str(bin_dir / "alembic"), "check"], project, **env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "No new upgrade operations detected" in checked.stdout + checked.stderr
+    port = free_port()
+    service = Service(
+        [str(bin_dir / "python"), "-m", PACKAGE],
+        project,
+        PYTHONDEVMODE="1",
+        **env,
+        **{f"{PREFIX}PORT": str(port)},
+    )
+    service.wait_until_up(f"http://127.0.0.1:{port}/health")
+    try:
+        created = _post_json(port, "/notes", {"title": "from the README"})
+        ready = service.get(f"http://127.0.0.1:{port}/ready", timeout=30)
+        listed = service.get(f"http://127.0.0.1:{port}/notes", timeout=30)
+    finally:
+        code = service.stop(signal.SIGTERM)
+    assert created[0] == 201
+    assert json.loads(ready[1])["checks"] == {"http_session": "ok", "database": "ok"}
+    assert "from the README" in [note["title"] for note in json.loads(listed[1])["items"]]
+    assert code == -signal.SIGTERM
+    for bad in ("Traceback", "Unclosed", "ResourceWarning", "unclosed"):
+        assert bad not in service.output, service.output
+
+
+def _post_json(port: int, path: str, body: object) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request(
+            "POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"}
+        )
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_image_migrates_and_serves_against_postgres(
+    project: Path, local_server: str, tmp_path: Path
+) -> None:
+    """The image's virtualenv, built by replaying the Dockerfile, holds the migrations: its
+    `python -m my_service.migrate` (compose's migrate service) brings a fresh database to
+    the newest revision, and its CMD serves with the database ready."""
+    fresh = "image_check"
+    _sql(project, local_server, f'DROP DATABASE IF EXISTS "{fresh}"', autocommit=True)
+    _sql(project, local_server, f'CREATE DATABASE "{fresh}"', autocommit=True)
+    url = re.sub(r"/my_service\?", f"/{fresh}?", local_server)
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns(".venv", ".postgres", "uv.lock"))
+    built, venv = replay_build(copy, tmp_path)
+    assert built.returncode == 0, built.stdout + built.stderr
+    bin_dir = python_in(venv).parent
+    env = {f"{PREFIX}DATABASE_URL": url}
+    migrated = run([str(bin_dir / "python"), "-m", f"{PACKAGE}.migrate"], tmp_path, **env)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    assert _sql(project, url, "SELECT version_num FROM alembic_version") == "0001"
+    _, final = stages((copy / "Dockerfile").read_text("utf-8"))
+    final_env = stage_env(final)
+    port = str(free_port())
+    final_env.update(env, MY_SERVICE_HOST="127.0.0.1", MY_SERVICE_PORT=port)
+    final_env["PATH"] = final_env["PATH"].replace("/opt/venv/bin", str(bin_dir))
+    service = Service(exec_form(final, "CMD"), tmp_path, **final_env)
+    service.wait_until_up(f"http://127.0.0.1:{port}/health")
+    try:
+        ready = service.get(f"http://127.0.0.1:{port}/ready", timeout=30)
+    finally:
+        service.stop(signal.SIGTERM)
+        _sql(
+            project,
+            local_server,
+            f'DROP DATABASE IF EXISTS "{fresh}" WITH (FORCE)',
+            autocommit=True,
+        )
+    assert json.loads(ready[1])["checks"]["database"] == "ok"
