@@ -49,12 +49,14 @@ async def fixture_upstream() -> AsyncIterator[Upstream]:
 
 @pytest.fixture(name="base_settings", scope="session")
 def fixture_base_settings(
+    _environment_left_out: None,
     upstream: Upstream,
 {%- if cookiecutter.database == "postgres" %}
     database_url: str,
 {%- endif %}
 ) -> dict[str, Any]:
-    """Where the tests' apps find what they depend on, before a test changes any of it."""
+    """Where the tests' apps find what they depend on, before a test changes any of it
+    (built once the environment is left out, whichever fixture asks first)."""
     return {
         "upstream_base_url": upstream.url,
 {%- if cookiecutter.database == "postgres" %}
