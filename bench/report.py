@@ -3,6 +3,9 @@
 from collections.abc import Iterable, Sequence
 
 from .check_cost import CheckCost
+from .common import median
+from .database import ISOLATIONS, DatabaseResult
+from .database import TARGETS as DATABASE_TARGETS
 from .suite_overhead import TESTCLIENT_FILTER, SuiteResult
 from .throughput import TARGETS, ThroughputResult
 
@@ -14,6 +17,11 @@ FLOOR_RATIO_TARGET = 2.0
 PER_REQUEST_RATIO_TARGET = 3.0
 # The hop through the proxy, measured unloaded (one connection): below a millisecond.
 ADDED_P50_TARGET_MS = 1.0
+TRUNCATE_RATIO_TARGET = 3.0
+RECREATE_RATIO_TARGET = 10.0
+DATABASE_ADDED_TARGET_MS = 2.0
+POOL_RATIO_TARGET = 3.0
+POSTGRES_GREEN_TARGET = 30.0
 
 
 def _verdict(met: bool) -> str:
@@ -144,3 +152,78 @@ def check_section(cost: CheckCost) -> list[str]:
         "",
         "- render-to-green: a fresh render, `uv sync` with uv's cache warm, then pytest.",
     ]
+
+
+def database_section(result: DatabaseResult) -> list[str]:
+    """Isolation cost per test, pool against a connection per request, render-to-green."""
+    per_test = {isolation.key: result.per_test_ms(isolation.key) for isolation in ISOLATIONS}
+    lines = [
+        f"### 4. Database (database=postgres): isolation cost per test, {result.tests} tests "
+        f"per file, median of {result.runs} shuffled runs",
+        "",
+    ]
+    rows = []
+    for isolation in ISOLATIONS:
+        wall = median(result.walls[isolation.key])
+        ratio = per_test[isolation.key] / per_test["default"]
+        rows.append(
+            [isolation.label, f"{wall:.2f}", f"{per_test[isolation.key]:.2f}", f"{ratio:.2f}x"]
+        )
+    lines += _table(["isolation", "wall s", "ms per test", "vs default"], rows)
+    # What keeping tests apart costs: each way's time over the same test with none at all.
+    cost = {key: per_test[key] - per_test["bare"] for key in ("default", "truncate", "recreate")}
+    truncate = cost["truncate"] / cost["default"]
+    recreate = cost["recreate"] / cost["default"]
+    added = per_test["default"] - per_test["none"]
+    lines += [
+        "",
+        f"- isolation alone (each way minus no isolation): default {cost['default']:.2f} ms, "
+        f"TRUNCATE {cost['truncate']:.2f} ms, recreate {cost['recreate']:.2f} ms per test",
+        f"- TRUNCATE / default = {truncate:.2f}x (target >= {TRUNCATE_RATIO_TARGET:g}x: "
+        f"{_verdict(truncate >= TRUNCATE_RATIO_TARGET)})",
+        f"- recreate / default = {recreate:.2f}x (target >= {RECREATE_RATIO_TARGET:g}x: "
+        f"{_verdict(recreate >= RECREATE_RATIO_TARGET)})",
+        f"- default - no database = {added:.2f} ms per test (target <= "
+        f"{DATABASE_ADDED_TARGET_MS:g} ms: {_verdict(added <= DATABASE_ADDED_TARGET_MS)}), of "
+        f"which the isolation {cost['default']:.2f} ms and the two requests' own database "
+        f"work {per_test['bare'] - per_test['none']:.2f} ms",
+        "",
+        f"GET /notes/1 through real uvicorn, {result.generator}; median of {result.rounds} "
+        f"interleaved {result.duration:g} s runs, after a warm-up",
+        "",
+    ]
+    rows = []
+    for key, (label, _) in DATABASE_TARGETS.items():
+        for connections in result.concurrencies:
+            load = result.loads[key][connections]
+            pool = result.loads["pool"][connections]
+            rows.append(
+                [
+                    label,
+                    str(connections),
+                    f"{load.requests_per_second:,.0f}",
+                    f"{load.p50_ms:.2f}",
+                    f"{load.p99_ms:.2f}",
+                    str(load.errors),
+                    f"{pool.requests_per_second / load.requests_per_second:.2f}x",
+                ]
+            )
+    header = ["target", "conns", "req/s", "p50 ms", "p99 ms", "errors", "pool ÷ this"]
+    lines += _table(header, rows)
+    lines.append("")
+    for connections in result.concurrencies:
+        ratio = (
+            result.loads["pool"][connections].requests_per_second
+            / result.loads["per_request"][connections].requests_per_second
+        )
+        lines.append(
+            f"- {connections} conns: pool / connection per request = {ratio:.2f}x "
+            f"(target >= {POOL_RATIO_TARGET:g}x: {_verdict(ratio >= POOL_RATIO_TARGET)})"
+        )
+    green = result.render_to_green
+    lines.append(
+        f"- render-to-green with the database (warm uv cache, PostgreSQL's start included): "
+        f"{green:.1f} s (target < {POSTGRES_GREEN_TARGET:g} s: "
+        f"{_verdict(green < POSTGRES_GREEN_TARGET)})"
+    )
+    return lines

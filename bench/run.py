@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import check_cost, report, suite_overhead, throughput
+from . import check_cost, database, report, suite_overhead, throughput
 from .common import render, sync
 from .machine import describe
 
@@ -25,6 +25,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="skip part 3 (it reruns the template's whole test suite)",
     )
+    parser.add_argument(
+        "--skip-database", action="store_true", help="skip part 4 (the database option)"
+    )
+    parser.add_argument("--database-tests", type=int, default=database.TESTS)
+    parser.add_argument("--database-runs", type=int, default=database.RUNS)
     parser.add_argument("--runs", type=int, default=suite_overhead.RUNS)
     parser.add_argument("--tests", type=int, default=suite_overhead.TESTS)
     parser.add_argument("--duration", type=float, default=throughput.DURATION)
@@ -60,9 +65,9 @@ def main(argv: list[str] | None = None) -> None:
         project = render(Path(folder))
         sync(project)
         machine = describe(project / ".venv" / "bin" / "python")
-        _progress("1/3 test-suite overhead ...")
+        _progress("test-suite overhead ...")
         suites = suite_overhead.run(project, runs=args.runs, tests=args.tests)
-        _progress("2/3 service throughput ...")
+        _progress("service throughput ...")
         loads = throughput.run(
             project,
             concurrencies=args.concurrency,
@@ -70,9 +75,22 @@ def main(argv: list[str] | None = None) -> None:
             warm_up=args.warm_up,
             rounds=args.rounds,
         )
+        databases = None
+        if not args.skip_database:
+            _progress("the database option ...")
+            databases = database.run(
+                Path(folder) / "postgres",
+                throughput.load_function(project),
+                tests=args.database_tests,
+                runs=args.database_runs,
+                concurrencies=args.concurrency,
+                duration=args.duration,
+                warm_up=args.warm_up,
+                rounds=args.rounds,
+            )
     cost = None
     if not args.skip_checks:
-        _progress("3/3 cost of the template's checks ...")
+        _progress("cost of the template's checks ...")
         cost = check_cost.run()
     load_after = _load_average()
     lines = ["## Benchmarks", "", f"Machine: {machine}", ""]
@@ -87,6 +105,11 @@ def main(argv: list[str] | None = None) -> None:
         lines.append("### 3. Cost of the template's own checks: skipped (--skip-checks)")
     else:
         lines += report.check_section(cost)
+    lines.append("")
+    if databases is None:
+        lines.append("### 4. Database: skipped (--skip-database)")
+    else:
+        lines += report.database_section(databases)
     minutes, seconds = divmod(time.perf_counter() - started, 60)
     lines += ["", f"`make bench` took {int(minutes)} min {seconds:.0f} s."]
     print("\n".join(lines))  # noqa: T201 - the table is the output

@@ -138,7 +138,7 @@ from .support import make_settings, serve
 
 @pytest.fixture(name="fresh_client")
 async def fixture_fresh_client() -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(create_app(make_settings("{_UNUSED_UPSTREAM}"))) as client:
+    async with serve(create_app(make_settings(upstream_base_url="{_UNUSED_UPSTREAM}"))) as client:
         yield client
 """,
         test=_ASYNC_TEST,
@@ -159,7 +159,7 @@ from .support import make_settings
 
 @pytest.fixture(name="sync_client", scope="session")
 def fixture_sync_client() -> Iterator[TestClient]:
-    with TestClient(create_app(make_settings("{_UNUSED_UPSTREAM}"))) as client:
+    with TestClient(create_app(make_settings(upstream_base_url="{_UNUSED_UPSTREAM}"))) as client:
         yield client
 """,
         test=_SYNC_TEST,
@@ -181,7 +181,7 @@ from .support import make_settings
 
 @pytest.fixture(name="fresh_sync_client")
 def fixture_fresh_sync_client() -> Iterator[TestClient]:
-    with TestClient(create_app(make_settings("{_UNUSED_UPSTREAM}"))) as client:
+    with TestClient(create_app(make_settings(upstream_base_url="{_UNUSED_UPSTREAM}"))) as client:
         yield client
 """,
         test=_SYNC_TEST,

@@ -85,7 +85,7 @@ def median_load(loads: Sequence[Load]) -> Load:
     return ordered[(len(ordered) - 1) // 2]
 
 
-def _load_function(project: Path) -> tuple[str, Callable[[str, int, float], Load]]:
+def load_function(project: Path) -> tuple[str, Callable[[str, int, float], Load]]:
     wrk = ensure_wrk()
     if wrk is not None:
         return "wrk -t1", lambda url, c, seconds: run_wrk(wrk, url, c, seconds)
@@ -135,7 +135,7 @@ def run(
     All servers run at once (an idle one costs nothing), each is warmed up first, then each
     concurrency is measured in `rounds` rounds in which every target gets one run.
     """
-    generator, load = _load_function(project)
+    generator, load = load_function(project)
     result = ThroughputResult(generator, tuple(concurrencies), duration, rounds)
     tls = make_certificate(project.parent)
     targets = [target for target in TARGETS if tls is not None or not target.tls]

@@ -14,6 +14,9 @@ class Note(Base):
     """A note: a unique title and a body of text."""
 
     __tablename__ = "notes"
+    # Server-made values (the timestamps) come back in the INSERT's or UPDATE's RETURNING,
+    # instead of in a SELECT of their own.
+    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy reads it as given
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX_LENGTH), unique=True)

@@ -72,7 +72,6 @@ async def create_note(new: NoteIn, session: DbSessionDep) -> NoteOut:
     note = Note(title=new.title, body=new.body)
     session.add(note)
     await session.flush()
-    await session.refresh(note)
     return NoteOut.model_validate(note)
 
 
@@ -106,7 +105,6 @@ async def update_note(note_id: NoteId, changes: NotePatch, session: DbSessionDep
     for field, value in changes.model_dump(exclude_unset=True, exclude_none=True).items():
         setattr(note, field, value)
     await session.flush()
-    await session.refresh(note)
     return NoteOut.model_validate(note)
 
 
