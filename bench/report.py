@@ -6,6 +6,7 @@ from .check_cost import CheckCost
 from .common import median
 from .database import ISOLATIONS, DatabaseResult
 from .database import TARGETS as DATABASE_TARGETS
+from .loadgen import Load
 from .suite_overhead import TESTCLIENT_FILTER, SuiteResult
 from .throughput import TARGETS, ThroughputResult
 
@@ -32,6 +33,19 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
+
+
+def _load_row(label: str, connections: int, load: Load, baseline: Load) -> list[str]:
+    """One row of a throughput table: the figures of `load`, and `baseline`'s rate over its."""
+    return [
+        label,
+        str(connections),
+        f"{load.requests_per_second:,.0f}",
+        f"{load.p50_ms:.2f}",
+        f"{load.p99_ms:.2f}",
+        str(load.errors),
+        f"{baseline.requests_per_second / load.requests_per_second:.2f}x",
+    ]
 
 
 def suite_section(results: dict[str, SuiteResult], tests: int) -> list[str]:
@@ -81,17 +95,8 @@ def throughput_section(result: ThroughputResult) -> list[str]:
             continue  # the TLS targets, when openssl could not make a certificate
         for connections in result.concurrencies:
             load = loads[target.key][connections]
-            template = loads[target.baseline][connections]
             rows.append(
-                [
-                    target.label,
-                    str(connections),
-                    f"{load.requests_per_second:,.0f}",
-                    f"{load.p50_ms:.2f}",
-                    f"{load.p99_ms:.2f}",
-                    str(load.errors),
-                    f"{template.requests_per_second / load.requests_per_second:.2f}x",
-                ]
+                _load_row(target.label, connections, load, loads[target.baseline][connections])
             )
     header = ["target", "conns", "req/s", "p50 ms", "p99 ms", "errors", "template ÷ this"]
     lines += _table(header, rows)
@@ -196,18 +201,7 @@ def database_section(result: DatabaseResult) -> list[str]:
     for key, (label, _) in DATABASE_TARGETS.items():
         for connections in result.concurrencies:
             load = result.loads[key][connections]
-            pool = result.loads["pool"][connections]
-            rows.append(
-                [
-                    label,
-                    str(connections),
-                    f"{load.requests_per_second:,.0f}",
-                    f"{load.p50_ms:.2f}",
-                    f"{load.p99_ms:.2f}",
-                    str(load.errors),
-                    f"{pool.requests_per_second / load.requests_per_second:.2f}x",
-                ]
-            )
+            rows.append(_load_row(label, connections, load, result.loads["pool"][connections]))
     header = ["target", "conns", "req/s", "p50 ms", "p99 ms", "errors", "pool ÷ this"]
     lines += _table(header, rows)
     lines.append("")

@@ -160,7 +160,7 @@ class _Note(_Base):
 
 
 class NoteOut(BaseModel):
-    """A note, as the example answers with it."""
+    """A note, as the example answers with it (the shape of the generated `NoteOut`)."""
 
     model_config = ConfigDict(from_attributes=True)
 
