@@ -244,7 +244,7 @@ TARGETS = {
     "pool": ("template: the lifespan's pool", f"{PACKAGE}.app:create_app"),
     "per_request": (
         "a new connection per request",
-        "bench.variant_apps:create_notes_connection_per_request_app",
+        "bench.variant_db_apps:create_notes_connection_per_request_app",
     ),
 }
 

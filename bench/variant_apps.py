@@ -7,10 +7,6 @@ differ only in how they reach the upstream:
 - `create_per_request_app`: a new aiohttp.ClientSession (and connector) for every request;
 - `create_httpx_app`: one httpx.AsyncClient shared by all requests, owned by the lifespan.
 
-`create_notes_connection_per_request_app` answers `GET /notes/{note_id}` like the notes
-example of database=postgres, through the same ORM path, but opens a new database connection
-for every request instead of taking one from the lifespan's pool.
-
 Serve them with `uvicorn bench.variant_apps:create_httpx_app --factory` inside the rendered
 project's environment; the upstream's base URL comes from `BENCH_UPSTREAM_BASE_URL`.
 """
@@ -19,17 +15,12 @@ import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Annotated, TypedDict
 
 import aiohttp
 import httpx
 from fastapi import Depends, FastAPI, HTTPException, Path, Request, status
-from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlalchemy import DateTime, String, Text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.pool import NullPool
+from pydantic import BaseModel, ValidationError
 
 TIMEOUT_SECONDS = 10.0
 CONNECT_TIMEOUT_SECONDS = 3.0
@@ -139,63 +130,5 @@ def create_httpx_app() -> FastAPI:
         except httpx.HTTPError as exc:
             raise HTTPException(status.HTTP_502_BAD_GATEWAY, "upstream failed") from exc
         return _item_from(status_code, body)
-
-    return app
-
-
-class _Base(DeclarativeBase):
-    pass
-
-
-class _Note(_Base):
-    """The notes table, as the rendered project's migrations create it."""
-
-    __tablename__ = "notes"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    title: Mapped[str] = mapped_column(String(200))
-    body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class NoteOut(BaseModel):
-    """A note, as the example answers with it (the shape of the generated `NoteOut`)."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    title: str
-    body: str
-    created_at: datetime
-    updated_at: datetime
-
-
-def create_notes_connection_per_request_app() -> FastAPI:
-    """The notes example's read route with no pool: every request connects anew."""
-    url = os.environ["MY_SERVICE_DATABASE_URL"]
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, AsyncEngine]]:
-        engine = create_async_engine(url, poolclass=NullPool)
-        try:
-            yield {"engine": engine}
-        finally:
-            await engine.dispose()
-
-    app = FastAPI(lifespan=lifespan)
-
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/notes/{note_id}")
-    async def read_note(note_id: Annotated[int, Path(ge=1)], request: Request) -> NoteOut:
-        engine: AsyncEngine = request.state.engine
-        async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
-            note = await session.get(_Note, note_id)
-            if note is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, "note not found")
-            return NoteOut.model_validate(note)
 
     return app
