@@ -217,3 +217,25 @@ def test_graceful_shutdown_stops_waiting_at_its_timeout(
     assert "Application shutdown complete" in service.output
     assert "Traceback" not in service.output
     assert after["open"] == 0
+
+
+def test_every_line_is_json_with_the_request_id(project: Path) -> None:
+    """With stderr not a terminal, every line the service writes is one JSON object, uvicorn's
+    included; a request's id is on its access line and on its upstream fault's warning."""
+    service, port = _serve(project, upstream_base_url=f"http://127.0.0.1:{free_port()}/")
+    try:
+        status, headers, _ = _request(port, "GET", "/items/1", {"X-Request-ID": "e2e-1"})
+    finally:
+        _assert_stopped_cleanly(service)
+    assert (status, headers["x-request-id"]) == (502, "e2e-1")
+    lines = [json.loads(line) for line in service.lines if line.strip()]
+    assert {"Application startup complete.", "Application shutdown complete."} <= {
+        line["event"] for line in lines if line["logger"] == "uvicorn.error"
+    }
+    mine = [line for line in lines if line.get("request_id") == "e2e-1"]
+    assert [(line["logger"], line["level"]) for line in mine] == [
+        (f"{PACKAGE}.upstream", "warning"),
+        ("uvicorn.access", "info"),
+    ]
+    assert mine[0]["error"] == "ClientConnectorError"
+    assert mine[1]["event"].endswith('"GET /items/1 HTTP/1.1" 502')

@@ -7,8 +7,12 @@ pyproject.toml), so the aiohttp session a lifespan opens works in every test.
 - `app`, `serve`: a new app for one test; change it (dependency overrides), then
   `async with serve(app) as client`.
 - `make_app`: a new app with other settings, such as another upstream or a shorter timeout.
+- `log_lines`: what the test logged, line by line, as the service writes it.
 """
 
+import io
+import json
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -18,8 +22,9 @@ from fastapi import FastAPI
 
 from {{ cookiecutter.package_name }}.app import State, create_app
 from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.logs import formatter
 
-from .support import AppClient, AppFactory, Serve, make_settings, serve
+from .support import AppClient, AppFactory, LogLines, Serve, make_settings, serve
 from .upstream import Upstream, run_upstream
 {%- if cookiecutter.database == "postgres" %}
 
@@ -109,3 +114,18 @@ def fixture_app(make_app: AppFactory) -> FastAPI:
 def fixture_serve() -> Serve:
     """`async with serve(app) as client`: run an app's lifespan around the block."""
     return serve
+
+
+@pytest.fixture(name="log_lines")
+def fixture_log_lines() -> Iterator[LogLines]:
+    """`log_lines()`: the lines logged since the test began, each a dict, as the service
+    writes them in JSON (with the request id bound while a request is served)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter(as_json=True))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        root.removeHandler(handler)

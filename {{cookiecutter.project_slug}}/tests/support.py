@@ -22,6 +22,8 @@ class AppClient(httpx.AsyncClient):
     state: State
 
 
+# log_lines(): every line logged so far in the test, as the service writes it in JSON, parsed.
+LogLines = Callable[[], list[dict[str, Any]]]
 # make_app(**settings): a new app built from the tests' settings with these changed.
 AppFactory = Callable[..., FastAPI]
 # serve(app): `async with serve(app) as client` starts the app's lifespan, then stops it.

@@ -50,12 +50,29 @@ FAULTS = [
 ]
 
 
+class Received(NamedTuple):
+    """A request the fake upstream received: its path and query, and its headers."""
+
+    path: str
+    headers: dict[str, str]
+
+
 @dataclass
 class Upstream:
-    """The running fake upstream: its base URL, and every path and query it was asked for."""
+    """The running fake upstream: its base URL, and every request it received, in order."""
 
     url: str
-    seen: list[str] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)
+
+    @property
+    def seen(self) -> list[str]:
+        """The path and query of every request received, in order."""
+        return [request.path for request in self.received]
+
+    def with_header(self, name: str, value: str) -> list[Received]:
+        """The requests received with header `name` set to `value` (a test's request id, say)."""
+        wanted = name.lower()
+        return [request for request in self.received if request.headers.get(wanted) == value]
 
 
 async def _item(request: web.Request) -> web.Response:
@@ -103,12 +120,13 @@ async def _fault(request: web.Request) -> web.StreamResponse:  # noqa: PLR0911 -
     raise web.HTTPNotFound
 
 
-def build_upstream(seen: list[str]) -> web.Application:
-    """The fake upstream's aiohttp application; it appends each path it is asked for to `seen`."""
+def build_upstream(received: list[Received]) -> web.Application:
+    """The fake upstream's aiohttp application; it appends each request to `received`."""
 
     @web.middleware
     async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
-        seen.append(request.path_qs)
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        received.append(Received(request.path_qs, headers))
         return await handler(request)
 
     app = web.Application(middlewares=[record])
@@ -121,15 +139,15 @@ def build_upstream(seen: list[str]) -> web.Application:
 @asynccontextmanager
 async def run_upstream(host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[Upstream]:
     """Serve the fake upstream at `host`:`port` (a free port by default) until the block ends."""
-    seen: list[str] = []
+    received: list[Received] = []
     # handler_cancellation: a request the client gave up on stops waiting at once.
-    runner = web.AppRunner(build_upstream(seen), handler_cancellation=True, access_log=None)
+    runner = web.AppRunner(build_upstream(received), handler_cancellation=True, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
         await site.start()
         bound_host, bound_port = runner.addresses[0][:2]
-        yield Upstream(f"http://{bound_host}:{bound_port}/", seen)
+        yield Upstream(f"http://{bound_host}:{bound_port}/", received)
     finally:
         await runner.cleanup()
 

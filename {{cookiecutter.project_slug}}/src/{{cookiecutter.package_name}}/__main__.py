@@ -20,6 +20,8 @@ def main() -> None:
         limit_concurrency=settings.max_concurrency,
         timeout_keep_alive=settings.keep_alive_timeout,
         timeout_graceful_shutdown=settings.graceful_shutdown_timeout,
+        # create_app configured logging from the settings; uvicorn's own setup would undo it.
+        log_config=None,
     )
 
 

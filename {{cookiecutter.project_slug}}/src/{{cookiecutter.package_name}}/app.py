@@ -15,7 +15,8 @@ from .config import Settings
 from .db import Database, open_database
 {%- endif %}
 from .errors import ServiceError, handle_service_error
-from .middleware import AnswerCancelledRequests
+from .logs import configure_logging
+from .middleware import AnswerCancelledRequests, RequestId
 from .routes import ROUTERS
 from .upstream import open_http_session
 
@@ -33,6 +34,7 @@ class State(TypedDict):
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; without `settings` they are read from the environment."""
     settings = Settings() if settings is None else settings
+    configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
@@ -72,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts, www_redirect=False
         )
+    # Outermost: every answer carries the request id, a refused host's 400 included.
+    app.add_middleware(RequestId)
     app.add_exception_handler(ServiceError, handle_service_error)
     for router in ROUTERS:
         app.include_router(router)

@@ -5,6 +5,8 @@ from typing import Annotated
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .logs import LogFormat, LogLevel
+
 Seconds = Annotated[float, Field(gt=0)]
 
 
@@ -23,6 +25,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     docs_enabled: bool = True
+    log_level: LogLevel = "INFO"
+    # "auto": readable text when stderr is a terminal, JSON lines otherwise (containers, CI).
+    log_format: LogFormat = "auto"
     cors_origins: list[str] = []
     allowed_hosts: list[str] = []
 

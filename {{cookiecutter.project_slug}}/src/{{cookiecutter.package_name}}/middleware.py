@@ -2,8 +2,18 @@
 
 import asyncio
 import json
+import re
+import uuid
+from contextvars import ContextVar
 
+import structlog
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# An incoming id is kept when it is this: short, printable, nothing a log or header would mangle.
+_WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 _STOPPED_BODY = json.dumps(
     {"detail": "the service stopped before the request was done"}, separators=(",", ":")
@@ -49,3 +59,39 @@ class AnswerCancelledRequests:
                 }
             )
             await send({"type": "http.response.body", "body": _STOPPED_BODY})
+
+
+def current_request_id() -> str | None:
+    """The id of the request being served, or None outside one."""
+    return _request_id.get()
+
+
+class RequestId:
+    """Give every request an id: the caller's `X-Request-ID` when it is well formed, else a new
+    one. The id is returned in the response's header, bound to every log line written while
+    the request is served, and sent on to the upstream (`upstream.open_http_session`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = next(
+            (value for name, value in scope["headers"] if name == b"x-request-id"), b""
+        ).decode("latin-1")
+        request_id = incoming if _WELL_FORMED_ID.fullmatch(incoming) else uuid.uuid4().hex
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        token = _request_id.set(request_id)
+        try:
+            with structlog.contextvars.bound_contextvars(request_id=request_id):
+                await self.app(scope, receive, send_with_id)
+        finally:
+            _request_id.reset(token)

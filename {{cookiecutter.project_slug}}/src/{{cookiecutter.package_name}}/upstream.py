@@ -1,20 +1,26 @@
 """Calls to the upstream service: one shared session, bounded in time and size, faults as JSON."""
 
 import json
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import SimpleNamespace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
+import structlog
 from fastapi import status
 from pydantic import BaseModel, ValidationError
 
 from .config import Settings
 from .errors import ErrorBody, ServiceError
+from .middleware import REQUEST_ID_HEADER, current_request_id
 
 _CHUNK_BYTES = 64 * 1024
 M = TypeVar("M", bound=BaseModel)
+log = structlog.get_logger(__name__)
 
 
 # Pass as `responses=` to a route that calls the upstream, so its OpenAPI lists the faults.
@@ -49,8 +55,26 @@ async def open_http_session(settings: Settings) -> AsyncIterator[aiohttp.ClientS
         timeout=timeout,
         headers=headers,
         raise_for_status=False,
+        trace_configs=[_request_id_config()],
     ) as session:
         yield session
+
+
+def _request_id_config() -> aiohttp.TraceConfig:
+    """Every call made through the session while a request is served carries its id."""
+
+    async def send_request_id(
+        _session: aiohttp.ClientSession,
+        _context: SimpleNamespace,
+        params: aiohttp.TraceRequestStartParams,
+    ) -> None:
+        request_id = current_request_id()
+        if request_id is not None:
+            params.headers[REQUEST_ID_HEADER] = request_id
+
+    config = aiohttp.TraceConfig()
+    config.on_request_start.append(send_request_id)
+    return config
 
 
 async def get_json(session: aiohttp.ClientSession, path: str, *, max_bytes: int) -> object:
@@ -63,38 +87,64 @@ async def get_json(session: aiohttp.ClientSession, path: str, *, max_bytes: int)
     if parts.scheme or parts.netloc or path.startswith("/"):
         # Only relative paths stay below the configured base URL.
         raise ValueError(f"upstream paths must be relative, got {path!r}")
+    started = time.perf_counter()
+    answered: int | None = None
     try:
-        async with session.get(path, allow_redirects=False) as response:
-            if response.status == status.HTTP_404_NOT_FOUND:
-                raise UpstreamError(status.HTTP_404_NOT_FOUND, "not found upstream")
-            if response.status != status.HTTP_200_OK:
-                raise UpstreamError(
-                    status.HTTP_502_BAD_GATEWAY, f"upstream answered {response.status}"
-                )
-            body = await _read_capped(response, max_bytes)
-    except TimeoutError as exc:
-        raise UpstreamError(status.HTTP_504_GATEWAY_TIMEOUT, "upstream timed out") from exc
-    except aiohttp.ClientConnectorError as exc:
-        raise UpstreamError(status.HTTP_502_BAD_GATEWAY, "upstream unreachable") from exc
-    except aiohttp.ClientError as exc:
-        raise UpstreamError(status.HTTP_502_BAD_GATEWAY, "upstream connection failed") from exc
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise UpstreamError(status.HTTP_502_BAD_GATEWAY, "upstream sent invalid JSON") from exc
+        try:
+            async with session.get(path, allow_redirects=False) as response:
+                answered = response.status
+                if response.status == status.HTTP_404_NOT_FOUND:
+                    raise UpstreamError(status.HTTP_404_NOT_FOUND, "not found upstream")
+                if response.status != status.HTTP_200_OK:
+                    raise UpstreamError(
+                        status.HTTP_502_BAD_GATEWAY, f"upstream answered {response.status}"
+                    )
+                body = await _read_capped(response, max_bytes)
+        except TimeoutError as exc:
+            raise UpstreamError(status.HTTP_504_GATEWAY_TIMEOUT, "upstream timed out") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise UpstreamError(status.HTTP_502_BAD_GATEWAY, "upstream unreachable") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(status.HTTP_502_BAD_GATEWAY, "upstream connection failed") from exc
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise UpstreamError(status.HTTP_502_BAD_GATEWAY, "upstream sent invalid JSON") from exc
+    except UpstreamError as fault:
+        _log_fault(fault, path, answered, started)
+        raise
 
 
 async def get_model(
     session: aiohttp.ClientSession, path: str, model: type[M], *, max_bytes: int
 ) -> M:
     """Like `get_json`, then validated as `model`: a body of another shape is a 502."""
+    started = time.perf_counter()
     data = await get_json(session, path, max_bytes=max_bytes)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise UpstreamError(
+        fault = UpstreamError(
             status.HTTP_502_BAD_GATEWAY, "upstream sent a body of the wrong shape"
-        ) from exc
+        )
+        _log_fault(fault, path, status.HTTP_200_OK, started)
+        raise fault from exc
+
+
+def _log_fault(fault: UpstreamError, path: str, answered: int | None, started: float) -> None:
+    """One line per upstream fault, a warning (an info line for a 404, which is an answer):
+    what was asked, what came back, how long it took. Never the token or a body; the
+    request id comes from the request being served."""
+    log.log(
+        logging.INFO if fault.status_code == status.HTTP_404_NOT_FOUND else logging.WARNING,
+        "upstream call failed",
+        upstream_path=path,
+        upstream_status=answered,
+        error=None if fault.__cause__ is None else type(fault.__cause__).__name__,
+        status_code=fault.status_code,
+        detail=fault.detail,
+        elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
 
 
 async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:

@@ -1,0 +1,79 @@
+"""Logging: the service's own lines through structlog, every line through one handler.
+
+`configure_logging` sets the process's logging once the settings are known (`create_app`
+calls it). One handler on the root logger writes each line, the service's and uvicorn's
+(errors and access) alike, as JSON or as readable text, with whatever is bound to the
+request being served: its `request_id` (see `middleware.RequestId`).
+
+Logging belongs to the process, not to an app: the last app built sets it.
+"""
+
+import logging
+import sys
+from typing import Literal
+
+import structlog
+
+LogFormat = Literal["auto", "json", "console"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+# uvicorn's loggers hand their records to the root logger's handler instead of their own.
+_UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+# What every line gets, whether structlog or the standard library wrote it.
+_SHARED_PROCESSORS: list[structlog.typing.Processor] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+class _ServiceHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler `configure_logging` installs, told apart from any other (pytest's, say)."""
+
+
+def formatter(*, as_json: bool, colors: bool = False) -> logging.Formatter:
+    """How a line is written: one JSON object, or text for a person (colored on a terminal)."""
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=colors)
+    )
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_SHARED_PROCESSORS,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            # The console renderer lays out tracebacks itself; JSON needs them as text.
+            *([structlog.processors.format_exc_info] if as_json else []),
+            renderer,
+        ],
+    )
+
+
+def configure_logging(level: LogLevel = "INFO", log_format: LogFormat = "auto") -> None:
+    """Send every log line to stderr in `log_format` ("auto": text on a terminal, else JSON)."""
+    stream = sys.stderr
+    terminal = stream.isatty()
+    handler = _ServiceHandler(stream)
+    as_json = log_format == "json" or (log_format == "auto" and not terminal)
+    handler.setFormatter(formatter(as_json=as_json, colors=terminal))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _ServiceHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in _UVICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_SHARED_PROCESSORS,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
