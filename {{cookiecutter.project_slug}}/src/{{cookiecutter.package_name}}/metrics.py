@@ -1,0 +1,126 @@
+"""Prometheus metrics at `/metrics`, on a registry owned by the app.
+
+Never the process's default registry: several apps built in one process (the tests build
+many) would collide on the same time series. Requests are labelled by route template
+(`/items/{item_id}`, never the path a client sent) so the series stay few.
+"""
+
+import time
+from types import SimpleNamespace
+
+import aiohttp
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+UNMATCHED = "<unmatched>"  # the route label of a request no route took (a 404)
+
+
+class Metrics:
+    """One app's registry and the series the service keeps."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "http_requests",
+            "Requests answered, by method, route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "http_request_duration_seconds",
+            "Time to answer a request, by method and route template.",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "http_requests_in_flight", "Requests being served now.", registry=self.registry
+        )
+        self.upstream_seconds = Histogram(
+            "upstream_request_duration_seconds",
+            "Time to the upstream's answer (status and headers), by method and outcome: "
+            "the status, or the class of the error.",
+            ["method", "outcome"],
+            registry=self.registry,
+        )
+
+    def install(self, app: FastAPI) -> None:
+        """Measure every request `app` serves, and serve the registry at `/metrics`."""
+        app.state.metrics = self
+        app.add_middleware(MeasureRequests, metrics=self)
+        app.add_api_route("/metrics", serve_metrics, include_in_schema=False)
+
+    def http_trace_config(self) -> aiohttp.TraceConfig:
+        """For the upstream session: the time of each call, by outcome."""
+
+        async def start(
+            _session: aiohttp.ClientSession,
+            context: SimpleNamespace,
+            _params: aiohttp.TraceRequestStartParams,
+        ) -> None:
+            context.started = time.perf_counter()
+
+        async def end(
+            _session: aiohttp.ClientSession,
+            context: SimpleNamespace,
+            params: aiohttp.TraceRequestEndParams,
+        ) -> None:
+            self._observe_upstream(context, params.method, str(params.response.status))
+
+        async def fail(
+            _session: aiohttp.ClientSession,
+            context: SimpleNamespace,
+            params: aiohttp.TraceRequestExceptionParams,
+        ) -> None:
+            self._observe_upstream(context, params.method, type(params.exception).__name__)
+
+        config = aiohttp.TraceConfig()
+        config.on_request_start.append(start)
+        config.on_request_end.append(end)
+        config.on_request_exception.append(fail)
+        return config
+
+    def _observe_upstream(self, context: SimpleNamespace, method: str, outcome: str) -> None:
+        elapsed = time.perf_counter() - context.started
+        self.upstream_seconds.labels(method=method, outcome=outcome).observe(elapsed)
+
+
+async def serve_metrics(request: Request) -> Response:
+    """The app's series in Prometheus's text format."""
+    metrics: Metrics = request.app.state.metrics
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class MeasureRequests:
+    """Pure ASGI middleware: count, time and gauge the requests in flight."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # what the client gets if the app raises before answering
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            self.metrics.in_flight.dec()
+            route = scope.get("route")
+            template = getattr(route, "path", UNMATCHED)
+            method = scope["method"]
+            self.metrics.requests.labels(method=method, route=template, status=status).inc()
+            self.metrics.request_seconds.labels(method=method, route=template).observe(
+                time.perf_counter() - started
+            )

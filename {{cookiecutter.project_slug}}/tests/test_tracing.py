@@ -1,0 +1,149 @@
+"""Tracing: a server span, a client span for the upstream call with `traceparent` sent on,
+one tracer provider per app, flushed when its lifespan ends."""
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from aiohttp import web
+from fastapi import FastAPI
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from {{ cookiecutter.package_name }}.dependencies import HttpSessionDep, SettingsDep
+from {{ cookiecutter.package_name }}.tracing import DEFAULT_SERVICE_NAME, Tracing
+from {{ cookiecutter.package_name }}.upstream import get_json
+
+from .support import AppFactory, Serve
+from .upstream import Upstream
+
+
+def _calling_upstream(app: FastAPI) -> FastAPI:
+    @app.get("/probe/{path:path}")
+    async def probe(path: str, session: HttpSessionDep, settings: SettingsDep) -> object:
+        return await get_json(session, path, max_bytes=settings.upstream_max_body_bytes)
+
+    return app
+
+
+def _record(app: FastAPI, exporter: InMemorySpanExporter | None = None) -> InMemorySpanExporter:
+    """Keep every span `app` finishes in memory, as it finishes."""
+    exporter = exporter or InMemorySpanExporter()
+    tracing: Tracing = app.state.tracing
+    tracing.provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+@pytest.fixture(name="spans")
+def fixture_spans(app: FastAPI) -> InMemorySpanExporter:
+    """The spans this test's own `app` finishes, in memory."""
+    return _record(_calling_upstream(app))
+
+
+async def test_the_trace_crosses_the_upstream_hop(
+    app: FastAPI, spans: InMemorySpanExporter, serve: Serve, upstream: Upstream
+) -> None:
+    """The upstream call is a client span inside the request's server span, and the
+    `traceparent` the upstream received names that trace and that client span."""
+    async with serve(app) as client:
+        response = await client.get("/probe/items/1", headers={"X-Request-ID": "traced-1"})
+    assert response.status_code == 200
+    finished = spans.get_finished_spans()
+    (server,) = [span for span in finished if span.kind == SpanKind.SERVER]
+    (call,) = [span for span in finished if span.kind == SpanKind.CLIENT]
+    assert server.name == "GET /probe/{path:path}"
+    assert call.parent is not None
+    assert (call.context.trace_id, call.parent.span_id) == (
+        server.context.trace_id,
+        server.context.span_id,
+    )
+    (received,) = upstream.with_header("X-Request-ID", "traced-1")
+    version, trace_id, parent_id, _flags = received.headers["traceparent"].split("-")
+    assert version == "00"
+    assert int(trace_id, 16) == server.context.trace_id
+    assert int(parent_id, 16) == call.context.span_id
+
+
+async def test_each_app_keeps_its_own_spans(make_app: AppFactory, serve: Serve) -> None:
+    """Two apps in one run: each provider sees its own app's requests, never the other's."""
+    first, second = make_app(), make_app()
+    first_spans, second_spans = _record(first), _record(second)
+    async with serve(first) as first_client, serve(second) as second_client:
+        await first_client.get("/health")
+        await first_client.get("/ready")
+        await second_client.get("/health")
+    names = [
+        sorted(span.name for span in exporter.get_finished_spans() if span.kind == SpanKind.SERVER)
+        for exporter in (first_spans, second_spans)
+    ]
+    assert names == [["GET /health", "GET /ready"], ["GET /health"]]
+
+
+async def test_shutdown_flushes_what_is_left(app: FastAPI, serve: Serve) -> None:
+    """Spans still waiting in a batch when the lifespan ends are exported, not dropped."""
+    exporter = InMemorySpanExporter()
+    tracing: Tracing = app.state.tracing
+    # A batch that would wait a minute: only the shutdown's flush can send it sooner.
+    tracing.provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=60_000))
+    async with serve(app) as client:
+        await client.get("/health")
+        assert exporter.get_finished_spans() == ()
+    assert [span.name for span in exporter.get_finished_spans()] == ["GET /health"]
+
+
+@asynccontextmanager
+async def _collector() -> AsyncIterator[tuple[str, list[ExportTraceServiceRequest]]]:
+    """A stand-in for an OpenTelemetry collector on 127.0.0.1: it keeps what it is sent."""
+    received: list[ExportTraceServiceRequest] = []
+
+    async def traces(request: web.Request) -> web.Response:
+        received.append(ExportTraceServiceRequest.FromString(await request.read()))
+        return web.Response(content_type="application/x-protobuf")
+
+    collector = web.Application()
+    collector.router.add_post("/v1/traces", traces)
+    runner = web.AppRunner(collector, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        yield f"http://{host}:{port}/v1/traces", received
+    finally:
+        await runner.cleanup()
+
+
+async def test_spans_go_where_the_otel_variables_say(
+    make_app: AppFactory, serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With OTEL_EXPORTER_OTLP_TRACES_ENDPOINT set, the spans reach that collector over OTLP,
+    under the service's name."""
+    async with _collector() as (endpoint, received):
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint)
+        async with serve(make_app()) as client:
+            await client.get("/health")
+        await asyncio.sleep(0)
+    spans = [
+        (resource.resource, span.name)
+        for request in received
+        for resource in request.resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+    ]
+    assert [name for _, name in spans] == ["GET /health"]
+    attributes = {item.key: item.value.string_value for item in spans[0][0].attributes}
+    assert attributes["service.name"] == DEFAULT_SERVICE_NAME
+
+
+async def test_nothing_is_exported_without_a_collector(app: FastAPI) -> None:
+    """With no OTEL_EXPORTER_OTLP_* endpoint set, no exporter starts: an exporting batch
+    would run a thread of its own."""
+    tracing: Tracing = app.state.tracing
+    before = set(threading.enumerate())
+    async with tracing.running():
+        during = set(threading.enumerate())
+    assert during == before
