@@ -32,6 +32,8 @@ MATRIX: dict[str, list[Any]] = {
 }
 SPREAD: dict[str, list[Any]] = {
     "database": DEFAULTS["database"],
+    "tracing": [True, False],
+    "metrics": [True, False],
     "docker": [True, False],
     "ci": DEFAULTS["ci"],
     "pre_commit": [True, False],
@@ -65,6 +67,8 @@ def combination_id(answers: Mapping[str, Any]) -> str:
     parts = [f"py{answers['python_version']}", answers["license"], example]
     for option, on, off in (
         ("database", None, None),
+        ("tracing", "tracing", "no-tracing"),
+        ("metrics", "metrics", "no-metrics"),
         ("docker", "docker", "no-docker"),
         ("ci", None, None),
         ("pre_commit", "pre-commit", "no-pre-commit"),

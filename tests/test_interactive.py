@@ -28,6 +28,8 @@ TYPED: list[tuple[str, str, Any]] = [
     ("license", "2", "Apache-2.0"),
     ("include_example_route", "n", False),
     ("database", "2", "postgres"),
+    ("tracing", "y", True),
+    ("metrics", "", False),
     ("docker", "y", True),
     ("ci", "2", "gitlab"),
     ("pre_commit", "n", False),

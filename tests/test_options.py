@@ -60,13 +60,21 @@ def _versions_from(minimum: str) -> list[str]:
 def test_matrix_meets_every_pair_of_option_values() -> None:
     """Every value of every option is rendered, and every pair of values of two options meets.
 
-    The full product of all eight options would be 1,536 renders; the 32 of the first three,
-    with the other five spread across them, keep the fast tier fast and still meet each pair.
+    The full product of all ten options would be 6,144 renders; the 32 of the first three,
+    with the other seven spread across them, keep the fast tier fast and still meet each pair.
     """
     options = {**MATRIX, **SPREAD}
     rows = list(combinations())
     assert len(rows) == 32
-    assert set(SPREAD) == {"database", "docker", "ci", "pre_commit", "git_init"}
+    assert set(SPREAD) == {
+        "database",
+        "tracing",
+        "metrics",
+        "docker",
+        "ci",
+        "pre_commit",
+        "git_init",
+    }
     assert SPREAD["database"] == ["none", "postgres"]
     assert SPREAD["ci"] == ["github", "gitlab", "none"]
     for first, second in itertools.combinations(options, 2):

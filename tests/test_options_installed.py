@@ -83,7 +83,7 @@ def test_image_build_stops_on_a_stale_lock(docker_project: Path, tmp_path: Path)
     assert locked.returncode == 0, locked.stderr
     pyproject = project / "pyproject.toml"
     text = pyproject.read_text("utf-8")
-    added = text.replace('"aiohttp>=3.11",', '"aiohttp>=3.11",\n  "idna>=3",')
+    added = text.replace("dependencies = [\n", 'dependencies = [\n  "idna>=3",\n', 1)
     assert added != text
     pyproject.write_text(added, "utf-8")
     built, _ = replay_build(project, tmp_path)
@@ -114,9 +114,9 @@ def test_ci_install_line_follows_the_lock_once_there_is_one(
     assert (project / "uv.lock").read_text("utf-8") == lock
     pyproject = project / "pyproject.toml"
     text = pyproject.read_text("utf-8")
-    pyproject.write_text(
-        text.replace('"aiohttp>=3.11",', '"aiohttp>=3.11",\n  "idna>=3",'), "utf-8"
-    )
+    added = text.replace("dependencies = [\n", 'dependencies = [\n  "idna>=3",\n', 1)
+    assert added != text
+    pyproject.write_text(added, "utf-8")
     stale = install()
     assert stale.returncode != 0
     assert "--locked" in stale.stderr

@@ -63,6 +63,9 @@ POSTGRES_EXAMPLE = [
     "tests/test_notes.py",
 ]
 POSTGRES_DOCKER = ["compose.yaml"]
+TRACING = ["src/{package}/tracing.py", "tests/test_tracing.py"]
+METRICS = ["src/{package}/metrics.py", "tests/test_metrics.py"]
+POSTGRES_TRACING = ["src/{package}/db_tracing.py", "tests/test_db_tracing.py"]
 DOCKER = ["Dockerfile", ".dockerignore"]
 PRE_COMMIT = [".pre-commit-config.yaml"]
 CI = {
@@ -100,9 +103,11 @@ def test_render_has_exactly_the_expected_files(
     expected = ALWAYS + (EXAMPLE if answers["include_example_route"] else [])
     expected += (DOCKER if answers["docker"] else []) + CI[answers["ci"]]
     expected += PRE_COMMIT if answers["pre_commit"] else []
+    expected += (TRACING if answers["tracing"] else []) + (METRICS if answers["metrics"] else [])
     if answers["database"] == "postgres":
         expected += POSTGRES + (POSTGRES_EXAMPLE if answers["include_example_route"] else [])
         expected += POSTGRES_DOCKER if answers["docker"] else []
+        expected += POSTGRES_TRACING if answers["tracing"] else []
     package = DEFAULTS["project_name"].lower().replace(" ", "_")
     assert _files(project) == {path.format(package=package) for path in expected}
 
