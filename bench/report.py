@@ -7,6 +7,8 @@ from .common import median
 from .database import ISOLATIONS, DatabaseResult
 from .database import TARGETS as DATABASE_TARGETS
 from .loadgen import Load
+from .observability import VARIANTS as OBSERVABILITY_VARIANTS
+from .observability import ObservabilityResult
 from .suite_overhead import TESTCLIENT_FILTER, SuiteResult
 from .throughput import TARGETS, ThroughputResult
 
@@ -23,6 +25,8 @@ RECREATE_RATIO_TARGET = 10.0
 DATABASE_ADDED_TARGET_MS = 2.0
 POOL_RATIO_TARGET = 3.0
 POSTGRES_GREEN_TARGET = 30.0
+# What each layer of observability may cost: the rate it keeps of the one before it.
+KEPT_SHARE_TARGET = 0.90
 
 
 def _verdict(met: bool) -> str:
@@ -220,4 +224,38 @@ def database_section(result: DatabaseResult) -> list[str]:
         f"{green:.1f} s (target < {POSTGRES_GREEN_TARGET:g} s: "
         f"{_verdict(green < POSTGRES_GREEN_TARGET)})"
     )
+    return lines
+
+
+def observability_section(result: ObservabilityResult) -> list[str]:
+    """Throughput as logging, metrics and tracing are added, each against the one before."""
+    lines = [
+        f"### 5. Observability: GET /items/1 through real uvicorn with its access log, "
+        f"{result.generator}; median of {result.rounds} interleaved {result.duration:g} s "
+        "runs, after a warm-up",
+        "",
+    ]
+    rows = []
+    previous = None
+    for variant in OBSERVABILITY_VARIANTS:
+        for connections in result.concurrencies:
+            load = result.loads[variant.key][connections]
+            baseline = result.loads[(previous or variant).key][connections]
+            rows.append(_load_row(variant.label, connections, load, baseline))
+        previous = variant
+    header = ["variant", "conns", "req/s", "p50 ms", "p99 ms", "errors", "previous ÷ this"]
+    lines += _table(header, rows)
+    lines.append("")
+    for connections in result.concurrencies:
+        rate = {key: loads[connections].requests_per_second for key, loads in result.loads.items()}
+        logging_share = rate["logging"] / rate["before"]
+        metrics_share = rate["metrics"] / rate["logging"]
+        lines.append(
+            f"- {connections} conns: logging keeps {logging_share:.1%} of the rate before it "
+            f"(target >= {KEPT_SHARE_TARGET:.0%}: {_verdict(logging_share >= KEPT_SHARE_TARGET)})"
+            f"; metrics keep {metrics_share:.1%} of that (target >= {KEPT_SHARE_TARGET:.0%}: "
+            f"{_verdict(metrics_share >= KEPT_SHARE_TARGET)}); tracing keeps "
+            f"{rate['tracing'] / rate['metrics']:.1%} with no exporter, "
+            f"{rate['exporting'] / rate['metrics']:.1%} exporting"
+        )
     return lines

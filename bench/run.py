@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import check_cost, database, report, suite_overhead, throughput
+from . import check_cost, database, observability, report, suite_overhead, throughput
 from .common import render, sync
 from .machine import describe
 
@@ -27,6 +27,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--skip-database", action="store_true", help="skip part 4 (the database option)"
+    )
+    parser.add_argument(
+        "--skip-observability",
+        action="store_true",
+        help="skip part 5 (logging, metrics and tracing)",
     )
     parser.add_argument("--database-tests", type=int, default=database.TESTS)
     parser.add_argument("--database-runs", type=int, default=database.RUNS)
@@ -88,6 +93,18 @@ def main(argv: list[str] | None = None) -> None:
                 warm_up=args.warm_up,
                 rounds=args.rounds,
             )
+        observed = None
+        if not args.skip_observability:
+            _progress("observability ...")
+            observed = observability.run(
+                Path(folder) / "observability",
+                project,
+                throughput.load_function(project),
+                concurrencies=args.concurrency,
+                duration=args.duration,
+                warm_up=args.warm_up,
+                rounds=args.rounds,
+            )
     cost = None
     if not args.skip_checks:
         _progress("cost of the template's checks ...")
@@ -110,6 +127,11 @@ def main(argv: list[str] | None = None) -> None:
         lines.append("### 4. Database: skipped (--skip-database)")
     else:
         lines += report.database_section(databases)
+    lines.append("")
+    if observed is None:
+        lines.append("### 5. Observability: skipped (--skip-observability)")
+    else:
+        lines += report.observability_section(observed)
     minutes, seconds = divmod(time.perf_counter() - started, 60)
     lines += ["", f"`make bench` took {int(minutes)} min {seconds:.0f} s."]
     print("\n".join(lines))  # noqa: T201 - the table is the output

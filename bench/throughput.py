@@ -111,7 +111,8 @@ def _start(project: Path, target: Target, upstream: str, cert: Path | None) -> S
     return server
 
 
-def _upstream(project: Path, name: str, tls: tuple[Path, Path] | None) -> tuple[Server, int]:
+def start_upstream(project: Path, name: str, tls: tuple[Path, Path] | None) -> tuple[Server, int]:
+    """bench.upstream_server in its own process (over TLS when given a certificate and key)."""
     port = free_port()
     python = project / ".venv" / "bin" / "python"
     command = [str(python), "-m", "bench.upstream_server", "--port", str(port)]
@@ -141,12 +142,12 @@ def run(
     targets = [target for target in TARGETS if tls is not None or not target.tls]
     servers: list[Server] = []
     try:
-        plain, plain_port = _upstream(project, "upstream", None)
+        plain, plain_port = start_upstream(project, "upstream", None)
         servers.append(plain)
         plain.wait_until_answering(plain.url)
         bases = {False: f"http://127.0.0.1:{plain_port}/"}
         if tls is not None:
-            secure, secure_port = _upstream(project, "upstream-tls", tls)
+            secure, secure_port = start_upstream(project, "upstream-tls", tls)
             servers.append(secure)
             _wait_for_port(secure, secure_port)
             bases[True] = f"https://127.0.0.1:{secure_port}/"

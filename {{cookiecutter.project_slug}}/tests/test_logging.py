@@ -191,3 +191,19 @@ def test_the_level_drops_quieter_lines(log_lines: LogLines) -> None:
     finally:
         configure_logging()
     assert [line["event"] for line in log_lines() if line["logger"] == "tests.level"] == ["kept"]
+
+
+def test_a_logged_exception_carries_its_traceback(log_lines: LogLines) -> None:
+    """structlog's `exception` and the standard library's alike: one line, the traceback in
+    its `exception` field."""
+    try:
+        raise RuntimeError("boom")  # noqa: TRY301 - the exception to log
+    except RuntimeError:
+        structlog.get_logger("tests.crash").exception("structlog saw it")
+        logging.getLogger("tests.crash").exception("logging saw it")
+    lines = [line for line in log_lines() if line["logger"] == "tests.crash"]
+    assert [line["event"] for line in lines] == ["structlog saw it", "logging saw it"]
+    for line in lines:
+        assert line["level"] == "error"
+        assert "RuntimeError: boom" in line["exception"]
+        assert "Traceback (most recent call last)" in line["exception"]

@@ -8,8 +8,10 @@ request being served: its `request_id` (see `middleware.RequestId`).
 Logging belongs to the process, not to an app: the last app built sets it.
 """
 
+import json
 import logging
 import sys
+from datetime import UTC, datetime
 from typing import Literal
 
 import structlog
@@ -35,20 +37,41 @@ class _ServiceHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 def formatter(*, as_json: bool, colors: bool = False) -> logging.Formatter:
     """How a line is written: one JSON object, or text for a person (colored on a terminal)."""
-    renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer()
-        if as_json
-        else structlog.dev.ConsoleRenderer(colors=colors)
-    )
+    if as_json:
+        return JsonLines()
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_SHARED_PROCESSORS,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            # The console renderer lays out tracebacks itself; JSON needs them as text.
-            *([structlog.processors.format_exc_info] if as_json else []),
-            renderer,
+            structlog.dev.ConsoleRenderer(colors=colors),
         ],
     )
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object a line: structlog's event as its processors left it, or a standard
+    library record (uvicorn's access line, say) with the same fields.
+
+    Written by hand rather than through structlog's ProcessorFormatter, which copies every
+    record and runs a chain of processors: this runs once per request for the access line.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as a JSON object, its traceback (if any) as text."""
+        if isinstance(record.msg, dict):  # from structlog: its processors made it whole
+            event: dict[str, object] = record.msg
+        else:
+            event = {"event": record.getMessage(), **structlog.contextvars.get_contextvars()}
+            event["level"] = record.levelname.lower()
+            event["logger"] = record.name
+            event["timestamp"] = _iso_utc(record.created)
+            if record.exc_info:
+                event["exception"] = self.formatException(record.exc_info)
+        return json.dumps(event, default=repr)
+
+
+def _iso_utc(created: float) -> str:
+    return datetime.fromtimestamp(created, UTC).isoformat().replace("+00:00", "Z")
 
 
 def configure_logging(level: LogLevel = "INFO", log_format: LogFormat = "auto") -> None:
@@ -71,6 +94,7 @@ def configure_logging(level: LogLevel = "INFO", log_format: LogFormat = "auto") 
         processors=[
             structlog.stdlib.filter_by_level,
             *_SHARED_PROCESSORS,
+            structlog.processors.format_exc_info,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),

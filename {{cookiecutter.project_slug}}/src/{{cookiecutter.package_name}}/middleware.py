@@ -7,7 +7,6 @@ import uuid
 from contextvars import ContextVar
 
 import structlog
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -83,15 +82,17 @@ class RequestId:
         ).decode("latin-1")
         request_id = incoming if _WELL_FORMED_ID.fullmatch(incoming) else uuid.uuid4().hex
 
+        header = (b"x-request-id", request_id.encode("latin-1"))
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         token = _request_id.set(request_id)
+        bound = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
-            with structlog.contextvars.bound_contextvars(request_id=request_id):
-                await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_id)
         finally:
+            structlog.contextvars.reset_contextvars(**bound)
             _request_id.reset(token)
