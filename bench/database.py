@@ -35,7 +35,7 @@ from tests.helpers import free_port, uv_executable
 
 from .common import ENV_PREFIX, PACKAGE, REPO, Server, clean_env, median, render, sync, timed_run
 from .loadgen import Load
-from .throughput import CONCURRENCIES, DURATION, ROUNDS, WARM_UP, median_load
+from .throughput import CONCURRENCIES, DURATION, ROUNDS, WARM_UP, measure_in_turns
 
 TESTS = 300
 RUNS = 3
@@ -273,17 +273,14 @@ def _throughput(
         for server, key in zip(servers, TARGETS, strict=True):
             server.wait_until_answering(urls[key])
             load(urls[key], max(result.concurrencies), warm_up)
-        for connections in result.concurrencies:
-            runs: dict[str, list[Load]] = {key: [] for key in TARGETS}
-            for _ in range(result.rounds):
-                for key in TARGETS:
-                    time.sleep(0.3)
-                    runs[key].append(load(urls[key], connections, result.duration))
-            for key, loads in runs.items():
-                result.loads.setdefault(key, {})[connections] = median_load(loads)
-            print(  # noqa: T201 - progress
-                f"  database: throughput at {connections} connections done", file=sys.stderr
-            )
+        result.loads = measure_in_turns(
+            urls,
+            load,
+            concurrencies=result.concurrencies,
+            rounds=result.rounds,
+            duration=result.duration,
+            label="database throughput",
+        )
     finally:
         for server in servers:
             server.stop()

@@ -9,8 +9,6 @@ that discards them (bench/collector.py). Every server logs to a file, as a conta
 output goes to a log driver.
 """
 
-import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +17,7 @@ from tests.helpers import free_port
 
 from .common import ENV_PREFIX, PACKAGE, REPO, Server, clean_env, render, sync
 from .loadgen import Load
-from .throughput import median_load, start_upstream
+from .throughput import measure_in_turns, start_upstream
 
 
 @dataclass(frozen=True)
@@ -118,19 +116,14 @@ def run(  # noqa: PLR0913 - the knobs of `make bench`
             urls[variant.key] = server.url
         for variant in VARIANTS:
             load_function(urls[variant.key], max(concurrencies), warm_up)
-        for connections in concurrencies:
-            runs: dict[str, list[Load]] = {variant.key: [] for variant in VARIANTS}
-            for _ in range(rounds):
-                for variant in VARIANTS:
-                    time.sleep(0.3)
-                    runs[variant.key].append(
-                        load_function(urls[variant.key], connections, duration)
-                    )
-            for key, loads in runs.items():
-                result.loads.setdefault(key, {})[connections] = median_load(loads)
-            print(  # noqa: T201 - progress
-                f"  observability: {connections} connections done", file=sys.stderr
-            )
+        result.loads = measure_in_turns(
+            urls,
+            load_function,
+            concurrencies=concurrencies,
+            rounds=rounds,
+            duration=duration,
+            label="observability",
+        )
     finally:
         for server in reversed(servers):
             server.stop()

@@ -11,7 +11,7 @@ group) whatever happens.
 import socket
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +83,30 @@ def median_load(loads: Sequence[Load]) -> Load:
     """The run with the median rate (the lower middle one for an even count)."""
     ordered = sorted(loads, key=lambda load: load.requests_per_second)
     return ordered[(len(ordered) - 1) // 2]
+
+
+def measure_in_turns(  # noqa: PLR0913 - the knobs of one measurement
+    urls: Mapping[str, str],
+    load: Callable[[str, int, float], Load],
+    *,
+    concurrencies: Sequence[int],
+    rounds: int,
+    duration: float,
+    label: str,
+) -> dict[str, dict[int, Load]]:
+    """Load each URL at each concurrency `rounds` times, the URLs taking turns, so that
+    anything else the machine does falls on all alike; the median run of each."""
+    medians: dict[str, dict[int, Load]] = {}
+    for connections in concurrencies:
+        runs: dict[str, list[Load]] = {key: [] for key in urls}
+        for _ in range(rounds):
+            for key, url in urls.items():
+                time.sleep(0.3)
+                runs[key].append(load(url, connections, duration))
+        for key, loads in runs.items():
+            medians.setdefault(key, {})[connections] = median_load(loads)
+        print(f"  {label}: {connections} connections done", file=sys.stderr)  # noqa: T201
+    return medians
 
 
 def load_function(project: Path) -> tuple[str, Callable[[str, int, float], Load]]:
@@ -163,15 +187,15 @@ def run(
             urls[target.key] = proxy.url
         for target in targets:
             load(urls[target.key], max(concurrencies), warm_up)
-        for connections in concurrencies:
-            runs: dict[str, list[Load]] = {target.key: [] for target in targets}
-            for _ in range(rounds):
-                for target in targets:
-                    time.sleep(0.3)
-                    runs[target.key].append(load(urls[target.key], connections, duration))
-            for key, loads in runs.items():
-                result.loads.setdefault(key, {})[connections] = median_load(loads)
-            print(f"  throughput: {connections} connections done", file=sys.stderr)  # noqa: T201
+        in_order = {target.key: urls[target.key] for target in targets}
+        result.loads = measure_in_turns(
+            in_order,
+            load,
+            concurrencies=concurrencies,
+            rounds=rounds,
+            duration=duration,
+            label="throughput",
+        )
     finally:
         for server in reversed(servers):
             server.stop()

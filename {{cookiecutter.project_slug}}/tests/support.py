@@ -12,6 +12,8 @@ from starlette.types import Receive, Scope, Send
 
 from {{ cookiecutter.package_name }}.app import State
 from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.dependencies import HttpSessionDep, SettingsDep
+from {{ cookiecutter.package_name }}.upstream import get_json
 
 from .upstream import MAX_BODY_BYTES
 
@@ -69,3 +71,14 @@ def free_port() -> int:
 def refused_url() -> str:
     """A loopback URL where nothing listens: connecting to it is refused."""
     return f"http://127.0.0.1:{free_port()}/"
+
+
+def calling_upstream(app: FastAPI) -> FastAPI:
+    """Give `app` a route, `GET /probe/<path>`, that asks the upstream for <path> through the
+    app's session: a test of what happens around an upstream call, with or without the example."""
+
+    @app.get("/probe/{path:path}")
+    async def probe(path: str, session: HttpSessionDep, settings: SettingsDep) -> object:
+        return await get_json(session, path, max_bytes=settings.upstream_max_body_bytes)
+
+    return app

@@ -4,19 +4,9 @@ import httpx
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from {{ cookiecutter.package_name }}.dependencies import HttpSessionDep, SettingsDep
 from {{ cookiecutter.package_name }}.metrics import UNMATCHED
-from {{ cookiecutter.package_name }}.upstream import get_json
 
-from .support import AppFactory, Serve, refused_url
-
-
-def _calling_upstream(app: FastAPI) -> FastAPI:
-    @app.get("/probe/{path:path}")
-    async def probe(path: str, session: HttpSessionDep, settings: SettingsDep) -> object:
-        return await get_json(session, path, max_bytes=settings.upstream_max_body_bytes)
-
-    return app
+from .support import AppFactory, Serve, calling_upstream, refused_url
 
 
 async def _scrape(
@@ -55,7 +45,7 @@ async def test_metrics_count_the_requests_made(app: FastAPI, serve: Serve) -> No
 
 async def test_routes_are_labelled_by_template(app: FastAPI, serve: Serve) -> None:
     """Two paths of one route are one series: a client cannot make new ones at will."""
-    async with serve(_calling_upstream(app)) as client:
+    async with serve(calling_upstream(app)) as client:
         await client.get("/probe/items/1")
         await client.get("/probe/items/2")
         samples = await _scrape(client)
@@ -66,11 +56,11 @@ async def test_routes_are_labelled_by_template(app: FastAPI, serve: Serve) -> No
 
 async def test_upstream_calls_by_outcome(make_app: AppFactory, serve: Serve) -> None:
     """Each upstream call is timed under its outcome: the status, or the error's class."""
-    async with serve(_calling_upstream(make_app())) as client:
+    async with serve(calling_upstream(make_app())) as client:
         await client.get("/probe/items/1")
         await client.get("/probe/faults/status-500/items/1")
         samples = await _scrape(client)
-    async with serve(_calling_upstream(make_app(upstream_base_url=refused_url()))) as client:
+    async with serve(calling_upstream(make_app(upstream_base_url=refused_url()))) as client:
         await client.get("/probe/items/1")
         refused = await _scrape(client)
 

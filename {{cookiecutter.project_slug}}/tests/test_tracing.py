@@ -14,20 +14,10 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from {{ cookiecutter.package_name }}.dependencies import HttpSessionDep, SettingsDep
 from {{ cookiecutter.package_name }}.tracing import DEFAULT_SERVICE_NAME, Tracing
-from {{ cookiecutter.package_name }}.upstream import get_json
 
-from .support import AppFactory, Serve
+from .support import AppFactory, Serve, calling_upstream
 from .upstream import Upstream
-
-
-def _calling_upstream(app: FastAPI) -> FastAPI:
-    @app.get("/probe/{path:path}")
-    async def probe(path: str, session: HttpSessionDep, settings: SettingsDep) -> object:
-        return await get_json(session, path, max_bytes=settings.upstream_max_body_bytes)
-
-    return app
 
 
 def _record(app: FastAPI, exporter: InMemorySpanExporter | None = None) -> InMemorySpanExporter:
@@ -41,7 +31,7 @@ def _record(app: FastAPI, exporter: InMemorySpanExporter | None = None) -> InMem
 @pytest.fixture(name="spans")
 def fixture_spans(app: FastAPI) -> InMemorySpanExporter:
     """The spans this test's own `app` finishes, in memory."""
-    return _record(_calling_upstream(app))
+    return _record(calling_upstream(app))
 
 
 async def test_the_trace_crosses_the_upstream_hop(
