@@ -268,4 +268,5 @@ def test_readme_recipe_for_a_new_endpoint_works(
     _assert_lint_and_types_clean(project, mypy_cache)
     result = _pytest(project, "tests/test_orders.py", "-v")
     assert "test_unknown_order_is_404 PASSED" in result.stdout, result.stdout
-    assert pytest_counts(result.stdout) == {"passed": 1}
+    assert "test_placing_an_order_is_tried_once PASSED" in result.stdout, result.stdout
+    assert pytest_counts(result.stdout) == {"passed": 2}

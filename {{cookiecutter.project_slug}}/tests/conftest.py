@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+import stamina
 from fastapi import FastAPI
 
 from {{ cookiecutter.package_name }}.app import State, create_app
@@ -43,6 +44,14 @@ def fixture_environment_left_out() -> Iterator[None]:
         for name in list(os.environ):
             if name.upper().startswith(prefixes):
                 patch.delenv(name)
+        yield
+
+
+@pytest.fixture(name="_retries_without_waiting", scope="session", autouse=True)
+def fixture_retries_without_waiting() -> Iterator[None]:
+    """Retries happen as configured, but stamina's testing mode makes every wait between
+    them none (a Retry-After included): a test of retrying never sleeps."""
+    with stamina.set_testing(True, attempts=10, cap=True):
         yield
 
 

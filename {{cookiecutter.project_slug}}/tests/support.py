@@ -12,8 +12,8 @@ from starlette.types import Receive, Scope, Send
 
 from {{ cookiecutter.package_name }}.app import State
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.dependencies import HttpSessionDep, SettingsDep
-from {{ cookiecutter.package_name }}.upstream import get_json
+from {{ cookiecutter.package_name }}.dependencies import UpstreamDep
+from {{ cookiecutter.package_name }}.upstream import UpstreamClient
 
 from .upstream import MAX_BODY_BYTES
 
@@ -78,7 +78,12 @@ def calling_upstream(app: FastAPI) -> FastAPI:
     app's session: a test of what happens around an upstream call, with or without the example."""
 
     @app.get("/probe/{path:path}")
-    async def probe(path: str, session: HttpSessionDep, settings: SettingsDep) -> object:
-        return await get_json(session, path, max_bytes=settings.upstream_max_body_bytes)
+    async def probe(path: str, upstream: UpstreamDep) -> object:
+        return await upstream.get_json(path)
 
     return app
+
+
+def upstream_client(state: State) -> UpstreamClient:
+    """The client a route gets from `UpstreamDep`, for a served app's lifespan state."""
+    return UpstreamClient(state["http_session"], state["settings"])

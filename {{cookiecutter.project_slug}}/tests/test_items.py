@@ -1,5 +1,7 @@
 """The example route: an item from the upstream, and a JSON error for every fault."""
 
+import json
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -152,3 +154,53 @@ async def test_a_settings_override_does_not_move_the_session(
         response = await client.get("/items/1")
     assert response.status_code == 200
     assert upstream.seen[before:] == ["/items/1"]
+
+
+async def test_create_item_returns_the_new_item(
+    client: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    """A POST creates the item upstream, which received the body as JSON; the answer is a
+    201 with the item the upstream made."""
+    response = await client.post("/items", json={"name": "gadget"})
+    assert response.status_code == 201
+    assert response.json()["name"] == "gadget"
+    assert (upstream.received[-1].method, upstream.received[-1].path) == ("POST", "/items")
+    assert json.loads(upstream.received[-1].body) == {"name": "gadget"}
+    created = await client.get(f"/items/{response.json()['id']}")
+    assert created.json() == response.json()
+
+
+async def test_create_item_passes_a_conflict_on(client: httpx.AsyncClient) -> None:
+    """A name the upstream already has is the client's 409, not a 502."""
+    response = await client.post("/items", json={"name": ITEMS[1]["name"]})
+    assert response.status_code == 409
+    assert response.json() == {"detail": "conflict upstream"}
+
+
+@pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": "x" * 101}, {"name": 5}])
+async def test_create_item_refuses_a_bad_body(
+    client: httpx.AsyncClient, upstream: Upstream, body: dict[str, object]
+) -> None:
+    """A body that is not a new item is a 422 before the upstream is called."""
+    before = len(upstream.received)
+    response = await client.post("/items", json=body)
+    assert response.status_code == 422
+    assert upstream.received[before:] == []
+
+
+async def test_create_item_is_not_retried(client: httpx.AsyncClient, upstream: Upstream) -> None:
+    """A POST that met a 503 may have been done: it is answered 502, after one attempt."""
+    before = len(upstream.received)
+    with upstream.failing(1, 503):
+        response = await client.post("/items", json={"name": "sprocket"})
+    assert response.status_code == 502
+    assert len(upstream.received) - before == 1
+
+
+async def test_read_item_is_retried(client: httpx.AsyncClient, upstream: Upstream) -> None:
+    """A GET that met a 503 is tried again: the client sees the item."""
+    before = len(upstream.received)
+    with upstream.failing(1, 503):
+        response = await client.get("/items/1")
+    assert (response.status_code, response.json()) == (200, ITEMS[1])
+    assert upstream.seen[before:] == ["/items/1", "/items/1"]

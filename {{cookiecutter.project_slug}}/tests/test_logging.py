@@ -12,11 +12,10 @@ import pytest
 import structlog
 from fastapi import FastAPI
 
-from {{ cookiecutter.package_name }}.dependencies import HttpSessionDep, SettingsDep
+from {{ cookiecutter.package_name }}.dependencies import UpstreamDep
 from {{ cookiecutter.package_name }}.logs import configure_logging
-from {{ cookiecutter.package_name }}.upstream import get_json
 
-from .support import AppFactory, LogLines, Serve, refused_url
+from .support import AppFactory, LogLines, Serve, refused_url, upstream_client
 from .upstream import Upstream
 
 TOKEN = "token-that-must-never-be-logged"  # noqa: S105 - a test value
@@ -27,10 +26,10 @@ def _calling_upstream(app: FastAPI) -> FastAPI:
     """`GET /probe/<path>` asks the upstream for <path> through the app's session."""
 
     @app.get("/probe/{path:path}")
-    async def probe(path: str, session: HttpSessionDep, settings: SettingsDep) -> object:
+    async def probe(path: str, upstream: UpstreamDep) -> object:
         structlog.get_logger("tests.probe").info("asking the upstream", path=path)
         logging.getLogger("tests.probe").info("a line from the standard library")
-        return await get_json(session, path, max_bytes=settings.upstream_max_body_bytes)
+        return await upstream.get_json(path)
 
     return app
 
@@ -64,7 +63,7 @@ async def test_the_request_id_reaches_the_upstream(
     async with serve(_calling_upstream(app)) as client:
         response = await client.get("/probe/headers", headers={"X-Request-ID": "trace-me-1"})
         before = len(upstream.received)
-        await get_json(client.state["http_session"], "headers", max_bytes=1024)
+        await upstream_client(client.state).get_json("headers")
     assert response.status_code == 200
     assert [request.path for request in upstream.with_header("X-Request-ID", "trace-me-1")] == [
         "/headers"

@@ -55,12 +55,14 @@ async def test_routes_are_labelled_by_template(app: FastAPI, serve: Serve) -> No
 
 
 async def test_upstream_calls_by_outcome(make_app: AppFactory, serve: Serve) -> None:
-    """Each upstream call is timed under its outcome: the status, or the error's class."""
+    """Each attempt at an upstream call is timed under its outcome: the status, or the
+    error's class (a refused connection is tried upstream_retry_attempts times)."""
     async with serve(calling_upstream(make_app())) as client:
         await client.get("/probe/items/1")
         await client.get("/probe/faults/status-500/items/1")
         samples = await _scrape(client)
-    async with serve(calling_upstream(make_app(upstream_base_url=refused_url()))) as client:
+    refusing = make_app(upstream_base_url=refused_url(), upstream_retry_attempts=2)
+    async with serve(calling_upstream(refusing)) as client:
         await client.get("/probe/items/1")
         refused = await _scrape(client)
 
@@ -69,7 +71,7 @@ async def test_upstream_calls_by_outcome(make_app: AppFactory, serve: Serve) -> 
         return ("upstream_request_duration_seconds_count", labels)
 
     assert (samples[calls("200")], samples[calls("500")]) == (1, 1)
-    assert refused[calls("ClientConnectorError")] == 1
+    assert refused[calls("ClientConnectorError")] == 2
 
 
 async def test_each_app_keeps_its_own_series(make_app: AppFactory, serve: Serve) -> None:

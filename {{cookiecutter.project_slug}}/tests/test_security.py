@@ -7,10 +7,8 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.upstream import get_json
 
-from .support import AppFactory, Serve
-from .upstream import MAX_BODY_BYTES
+from .support import AppFactory, Serve, upstream_client
 
 ORIGIN = "https://app.example.com"
 HOST = "api.example.com"
@@ -89,5 +87,5 @@ def test_token_does_not_leak_into_repr() -> None:
 async def test_token_is_sent_to_the_upstream(make_app: AppFactory, serve: Serve) -> None:
     """With a token set, every upstream call carries it as a bearer token."""
     async with serve(make_app(upstream_token=SecretStr("s3cret-token"))) as client:
-        body = await get_json(client.state["http_session"], "headers", max_bytes=MAX_BODY_BYTES)
+        body = await upstream_client(client.state).get_json("headers")
     assert body == {"authorization": "Bearer s3cret-token"}

@@ -1,34 +1,98 @@
-"""get_json and get_model: every upstream fault becomes an UpstreamError with its status."""
+"""UpstreamClient: JSON in every method, typed answers, and every fault an UpstreamError."""
+
+from typing import Literal
 
 import pytest
 from pydantic import BaseModel
 
 from {{ cookiecutter.package_name }}.app import State
-from {{ cookiecutter.package_name }}.upstream import UpstreamError, get_json, get_model
+from {{ cookiecutter.package_name }}.upstream import UpstreamError
 
-from .upstream import FAULTS, ITEMS, MAX_BODY_BYTES, Fault
+from .support import upstream_client
+from .upstream import FAULTS, ITEMS, Fault, Upstream
+
+METHODS: list[Literal["GET", "POST", "PUT", "PATCH", "DELETE"]] = [
+    "GET",
+    "POST",
+    "PUT",
+    "PATCH",
+    "DELETE",
+]
 
 
-async def test_get_json_decodes_the_body(state: State) -> None:
-    """A 200 with a JSON body is decoded."""
-    assert await get_json(state["http_session"], "items/1", max_bytes=MAX_BODY_BYTES) == ITEMS[1]
+class _Item(BaseModel):
+    id: int
+    name: str
 
 
-async def test_get_json_maps_404_to_404(state: State) -> None:
-    """An upstream 404 stays a 404."""
+class _Note(BaseModel):
+    text: str
+
+
+class _Echo(BaseModel):
+    method: str
+    body: _Note | None
+
+
+async def test_get_validates_the_body(state: State) -> None:
+    """A body of the expected shape comes back as the model."""
+    item = await upstream_client(state).call("GET", "items/1", _Item)
+    assert item == _Item.model_validate(ITEMS[1])
+
+
+async def test_get_json_decodes_any_shape(state: State) -> None:
+    """get_json gives the decoded JSON as it is."""
+    assert await upstream_client(state).get_json("items/1") == ITEMS[1]
+
+
+@pytest.mark.parametrize("method", METHODS)
+async def test_every_method_sends_its_body_as_json(
+    state: State, upstream: Upstream, method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+) -> None:
+    """Each method reaches the upstream as itself, with the model as a JSON body."""
+    echo = await upstream_client(state).call(method, "echo", _Echo, body=_Note(text="hi"))
+    assert echo == _Echo(method=method, body=_Note(text="hi"))
+    assert upstream.received[-1].headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("method", METHODS)
+async def test_send_takes_an_answer_without_a_body(
+    state: State, upstream: Upstream, method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+) -> None:
+    """`send` wants no body back: a 204 is a success."""
+    before = len(upstream.received)
+    await upstream_client(state).send(method, "no-content")
+    assert [(r.method, r.path) for r in upstream.received[before:]] == [(method, "/no-content")]
+
+
+async def test_a_404_stays_a_404(state: State) -> None:
+    """An upstream 404 is the client's 404."""
     with pytest.raises(UpstreamError) as caught:
-        await get_json(state["http_session"], "items/2", max_bytes=MAX_BODY_BYTES)
+        await upstream_client(state).call("GET", "items/2", _Item)
     assert (caught.value.status_code, caught.value.detail) == (404, "not found upstream")
 
 
 @pytest.mark.parametrize("fault", [f for f in FAULTS if f.mode != "slow"], ids=lambda f: f.mode)
-async def test_get_json_maps_faults(state: State, fault: Fault) -> None:
-    """Each way the upstream can fail gives its documented status and message."""
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_faults_map_to_their_status(
+    state: State, fault: Fault, method: Literal["GET", "POST"]
+) -> None:
+    """Each way the upstream can fail gives its documented status and message, for a read
+    and a write alike."""
+    body = _Note(text="x") if method == "POST" else None
     with pytest.raises(UpstreamError) as caught:
-        await get_json(
-            state["http_session"], f"faults/{fault.mode}/items/1", max_bytes=MAX_BODY_BYTES
-        )
+        await upstream_client(state).call(method, f"faults/{fault.mode}/items", _Item, body=body)
     assert (caught.value.status_code, caught.value.detail) == (fault.status_code, fault.detail)
+
+
+async def test_a_wrong_shape_is_502(state: State) -> None:
+    """JSON of another shape is a 502, not a validation error that would become a 500."""
+    with pytest.raises(UpstreamError) as caught:
+        await upstream_client(state).call("GET", "faults/wrong-shape/items/1", _Item)
+    assert (caught.value.status_code, caught.value.detail) == (
+        502,
+        "upstream sent a body of the wrong shape",
+    )
 
 
 @pytest.mark.parametrize(
@@ -41,30 +105,11 @@ async def test_get_json_maps_faults(state: State, fault: Fault) -> None:
         "/items/1",
     ],
 )
-async def test_get_json_refuses_paths_that_leave_the_base_url(state: State, path: str) -> None:
+async def test_paths_that_leave_the_base_url_are_refused(
+    state: State, upstream: Upstream, path: str
+) -> None:
     """Absolute URLs and rooted paths are refused before any connection is made."""
+    before = len(upstream.received)
     with pytest.raises(ValueError, match="must be relative"):
-        await get_json(state["http_session"], path, max_bytes=MAX_BODY_BYTES)
-
-
-class _Item(BaseModel):
-    id: int
-    name: str
-
-
-async def test_get_model_validates_the_body(state: State) -> None:
-    """A body of the expected shape comes back as the model."""
-    item = await get_model(state["http_session"], "items/1", _Item, max_bytes=MAX_BODY_BYTES)
-    assert item == _Item.model_validate(ITEMS[1])
-
-
-async def test_get_model_maps_a_wrong_shape_to_502(state: State) -> None:
-    """JSON of another shape is a 502, not a validation error that would become a 500."""
-    with pytest.raises(UpstreamError) as caught:
-        await get_model(
-            state["http_session"], "faults/wrong-shape/items/1", _Item, max_bytes=MAX_BODY_BYTES
-        )
-    assert (caught.value.status_code, caught.value.detail) == (
-        502,
-        "upstream sent a body of the wrong shape",
-    )
+        await upstream_client(state).call("GET", path, _Item)
+    assert upstream.received[before:] == []

@@ -8,11 +8,12 @@ service's settings give for the upstream (http://127.0.0.1:9000/ unless set othe
 
 import asyncio
 import contextlib
+import itertools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -40,6 +41,9 @@ class Fault(NamedTuple):
 
 FAULTS = [
     Fault("status-500", 502, "upstream answered 500"),
+    Fault("status-400", 502, "upstream answered 400"),
+    Fault("status-409", 409, "conflict upstream"),
+    Fault("status-422", 422, "refused upstream"),
     Fault("status-503", 502, "upstream answered 503"),
     Fault("redirect", 502, "upstream answered 302"),
     Fault("not-json", 502, "upstream sent invalid JSON"),
@@ -51,18 +55,33 @@ FAULTS = [
 
 
 class Received(NamedTuple):
-    """A request the fake upstream received: its path and query, and its headers."""
+    """A request the fake upstream received: its path and query, headers, method and body."""
 
     path: str
     headers: dict[str, str]
+    method: str = "GET"
+    body: bytes = b""
+
+
+@dataclass
+class Trouble:
+    """What the fake upstream does to the next `times` requests, whatever their path, before
+    it answers as usual again: answer `status` (an int, with `Retry-After` if given), or
+    "drop" the connection unanswered, or "hang" for SLOW_SECONDS."""
+
+    times: int = 0
+    status: int | Literal["drop", "hang"] = 503
+    retry_after: str | None = None
 
 
 @dataclass
 class Upstream:
-    """The running fake upstream: its base URL, and every request it received, in order."""
+    """The running fake upstream: its base URL, every request it received, in order, and the
+    trouble it is told to make."""
 
     url: str
     received: list[Received] = field(default_factory=list)
+    trouble: Trouble = field(default_factory=Trouble)
 
     @property
     def seen(self) -> list[str]:
@@ -74,16 +93,32 @@ class Upstream:
         wanted = name.lower()
         return [request for request in self.received if request.headers.get(wanted) == value]
 
-
-async def _item(request: web.Request) -> web.Response:
-    item = ITEMS.get(int(request.match_info["item_id"]))
-    if item is None:
-        raise web.HTTPNotFound
-    return web.json_response(item, headers=PRIVATE_HEADERS)
+    @contextlib.contextmanager
+    def failing(
+        self,
+        times: int,
+        status: int | Literal["drop", "hang"] = 503,
+        retry_after: str | None = None,
+    ) -> Iterator[None]:
+        """Within the block, the next `times` requests get `Trouble(times, status, retry_after)`."""
+        self.trouble = Trouble(times, status, retry_after)
+        try:
+            yield
+        finally:
+            self.trouble = Trouble()
 
 
 async def _headers(request: web.Request) -> web.Response:
     return web.json_response({"authorization": request.headers.get("Authorization")})
+
+
+async def _echo(request: web.Request) -> web.Response:
+    body = await request.read()
+    return web.json_response({"method": request.method, "body": json.loads(body or "null")})
+
+
+async def _no_content(_request: web.Request) -> web.Response:
+    return web.Response(status=204)
 
 
 async def _fault(request: web.Request) -> web.StreamResponse:  # noqa: PLR0911 - one branch per fault
@@ -120,34 +155,69 @@ async def _fault(request: web.Request) -> web.StreamResponse:  # noqa: PLR0911 -
     raise web.HTTPNotFound
 
 
-def build_upstream(received: list[Received]) -> web.Application:
-    """The fake upstream's aiohttp application; it appends each request to `received`."""
+def build_upstream(upstream: Upstream) -> web.Application:
+    """The fake upstream's aiohttp application: it records each request in
+    `upstream.received` and makes the trouble `upstream.trouble` asks for."""
+    # Items made by POST get ids from 1000 on: the ids the tests expect to be missing stay so.
+    items = dict(ITEMS)
+    made = itertools.count(1000)
 
     @web.middleware
     async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
         headers = {name.lower(): value for name, value in request.headers.items()}
-        received.append(Received(request.path_qs, headers))
-        return await handler(request)
+        body = await request.read()
+        upstream.received.append(Received(request.path_qs, headers, request.method, body))
+        trouble = upstream.trouble
+        if trouble.times <= 0:
+            return await handler(request)
+        trouble.times -= 1
+        if trouble.status == "drop":
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response()  # never sent: the connection is gone
+        if trouble.status == "hang":
+            await asyncio.sleep(SLOW_SECONDS)
+            return web.Response(status=504)
+        headers = {} if trouble.retry_after is None else {"Retry-After": trouble.retry_after}
+        return web.Response(status=trouble.status, text="upstream in trouble", headers=headers)
+
+    async def read_item(request: web.Request) -> web.Response:
+        item = items.get(int(request.match_info["item_id"]))
+        if item is None:
+            raise web.HTTPNotFound
+        return web.json_response(item, headers=PRIVATE_HEADERS)
+
+    async def create_item(request: web.Request) -> web.Response:
+        draft = await request.json()
+        if any(item["name"] == draft["name"] for item in items.values()):
+            return web.json_response({"error": "name taken"}, status=409)
+        item = {"id": next(made), "name": draft["name"]}
+        items[item["id"]] = item
+        return web.json_response(item, status=201)
 
     app = web.Application(middlewares=[record])
     app.router.add_get("/headers", _headers)
-    app.router.add_get("/items/{item_id:\\d+}", _item)
-    app.router.add_get("/faults/{mode}/items/{item_id:\\d+}", _fault)
+    app.router.add_route("*", "/echo", _echo)
+    app.router.add_route("*", "/no-content", _no_content)
+    app.router.add_get("/items/{item_id:\\d+}", read_item)
+    app.router.add_post("/items", create_item)
+    app.router.add_route("*", "/faults/{mode}/items{tail:.*}", _fault)
     return app
 
 
 @asynccontextmanager
 async def run_upstream(host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[Upstream]:
     """Serve the fake upstream at `host`:`port` (a free port by default) until the block ends."""
-    received: list[Received] = []
+    upstream = Upstream("")
     # handler_cancellation: a request the client gave up on stops waiting at once.
-    runner = web.AppRunner(build_upstream(received), handler_cancellation=True, access_log=None)
+    runner = web.AppRunner(build_upstream(upstream), handler_cancellation=True, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
         await site.start()
         bound_host, bound_port = runner.addresses[0][:2]
-        yield Upstream(f"http://{bound_host}:{bound_port}/", received)
+        upstream.url = f"http://{bound_host}:{bound_port}/"
+        yield upstream
     finally:
         await runner.cleanup()
 

@@ -39,7 +39,13 @@ class Settings(BaseSettings):
 
     upstream_base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:9000/")
     upstream_token: SecretStr | None = None
+    # One attempt may take upstream_timeout; one call, with its retries and their waits,
+    # upstream_deadline. Transient faults of GET, PUT and DELETE are tried again, up to
+    # upstream_retry_attempts in all, waiting at most upstream_retry_after_max for a Retry-After.
     upstream_timeout: Seconds = 10.0
+    upstream_deadline: Seconds = 15.0
+    upstream_retry_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    upstream_retry_after_max: Seconds = 5.0
     upstream_connect_timeout: Seconds = 3.0
     upstream_max_connections: Annotated[int, Field(ge=1)] = 100
     upstream_max_body_bytes: Annotated[int, Field(ge=1)] = 1_048_576

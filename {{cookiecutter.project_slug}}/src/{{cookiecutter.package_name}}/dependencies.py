@@ -10,6 +10,7 @@ import aiohttp
 from fastapi import Depends, Request
 
 from .config import Settings
+from .upstream import UpstreamClient
 
 
 async def get_http_session(request: Request) -> aiohttp.ClientSession:
@@ -31,3 +32,12 @@ async def get_settings(request: Request) -> Settings:
 
 HttpSessionDep = Annotated[aiohttp.ClientSession, Depends(get_http_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_upstream(http_session: HttpSessionDep, settings: SettingsDep) -> UpstreamClient:
+    """JSON calls to the upstream through the shared session, within the settings' limits
+    (body size, retries, deadline)."""
+    return UpstreamClient(http_session, settings)
+
+
+UpstreamDep = Annotated[UpstreamClient, Depends(get_upstream)]

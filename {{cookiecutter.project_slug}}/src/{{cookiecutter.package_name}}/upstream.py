@@ -6,7 +6,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -15,24 +15,33 @@ from fastapi import status
 from pydantic import BaseModel, ValidationError
 
 from .config import Settings
-from .errors import ErrorBody, ServiceError
+from .errors import ErrorBody, UpstreamError
 from .middleware import REQUEST_ID_HEADER, current_request_id
+from .retries import IDEMPOTENT, RETRIED_STATUSES, retried, seconds_to_wait
+
+__all__ = ["UPSTREAM_RESPONSES", "UpstreamClient", "UpstreamError", "open_http_session"]
 
 _CHUNK_BYTES = 64 * 1024
 M = TypeVar("M", bound=BaseModel)
+Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 log = structlog.get_logger(__name__)
 
+# Upstream answers passed on with a status of their own: the client can act on them. Any
+# other 4xx or 5xx, and any redirect, is a 502 "upstream answered <status>".
+PASSED_ON = {
+    status.HTTP_404_NOT_FOUND: "not found upstream",
+    status.HTTP_409_CONFLICT: "conflict upstream",
+    422: "refused upstream",  # Unprocessable Content: the upstream would not take the body
+}
 
-# Pass as `responses=` to a route that calls the upstream, so its OpenAPI lists the faults.
+# Pass as `responses=` to a route that calls the upstream, so its OpenAPI lists the faults
+# (FastAPI lists 422 itself for a route that validates its input).
 UPSTREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status.HTTP_404_NOT_FOUND: {"model": ErrorBody},
+    status.HTTP_409_CONFLICT: {"model": ErrorBody},
     status.HTTP_502_BAD_GATEWAY: {"model": ErrorBody},
     status.HTTP_504_GATEWAY_TIMEOUT: {"model": ErrorBody},
 }
-
-
-class UpstreamError(ServiceError):
-    """An upstream call that failed; the client gets `status_code` and `detail` as JSON."""
 
 
 @asynccontextmanager
@@ -51,7 +60,8 @@ async def open_http_session(
         limit_per_host=settings.upstream_max_connections,
     )
     timeout = aiohttp.ClientTimeout(
-        total=settings.upstream_timeout,
+        # One attempt never outlives the deadline of the whole call.
+        total=min(settings.upstream_timeout, settings.upstream_deadline),
         connect=settings.upstream_connect_timeout,
     )
     async with aiohttp.ClientSession(
@@ -82,78 +92,167 @@ def _request_id_config() -> aiohttp.TraceConfig:
     return config
 
 
-async def get_json(session: aiohttp.ClientSession, path: str, *, max_bytes: int) -> object:
-    """GET `path` below the upstream base URL and decode its JSON body.
+class UpstreamClient:
+    """JSON calls to the upstream through the lifespan's session, within `settings`' limits.
 
-    Raises `UpstreamError` for every fault: 404 when the upstream has no such thing,
-    504 when it is too slow, 502 for anything else it gets wrong.
+    Every fault raises `UpstreamError` with the status the client gets (PASSED_ON, else 502,
+    or 504 for time). GET, PUT and DELETE are retried on transient faults; POST and PATCH
+    only with `retry=True`. All attempts and waits of one call fit in `upstream_deadline`.
     """
-    parts = urlsplit(path)
-    if parts.scheme or parts.netloc or path.startswith("/"):
-        # Only relative paths stay below the configured base URL.
-        raise ValueError(f"upstream paths must be relative, got {path!r}")
-    started = time.perf_counter()
-    answered: int | None = None
-    try:
+
+    __slots__ = ("_session", "_settings")
+
+    def __init__(self, session: aiohttp.ClientSession, settings: Settings) -> None:
+        self._session = session
+        self._settings = settings
+
+    async def call(
+        self,
+        method: Method,
+        path: str,
+        model: type[M],
+        *,
+        body: BaseModel | None = None,
+        retry: bool | None = None,
+    ) -> M:
+        """Send `body` (if any) as JSON to `path`; the 2xx answer's JSON, validated as `model`
+        (another shape is a 502, never a validation error that would become a 500)."""
+        started = time.perf_counter()
+        answered, answer = await self._exchange(method, path, body, retry, started)
         try:
-            async with session.get(path, allow_redirects=False) as response:
-                answered = response.status
-                if response.status == status.HTTP_404_NOT_FOUND:
-                    raise UpstreamError(status.HTTP_404_NOT_FOUND, "not found upstream")
-                if response.status != status.HTTP_200_OK:
-                    raise UpstreamError(
-                        status.HTTP_502_BAD_GATEWAY, f"upstream answered {response.status}"
-                    )
-                body = await _read_capped(response, max_bytes)
-        except TimeoutError as exc:
-            raise UpstreamError(status.HTTP_504_GATEWAY_TIMEOUT, "upstream timed out") from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise UpstreamError(status.HTTP_502_BAD_GATEWAY, "upstream unreachable") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(status.HTTP_502_BAD_GATEWAY, "upstream connection failed") from exc
+            return model.model_validate_json(answer)
+        except ValidationError as exc:
+            invalid_json = any(error["type"] == "json_invalid" for error in exc.errors())
+            detail = "invalid JSON" if invalid_json else "a body of the wrong shape"
+            fault = _unreadable(f"upstream sent {detail}", answered, exc)
+            _log_fault(fault, method, path, started)
+            raise fault from exc
+
+    async def send(
+        self, method: Method, path: str, *, body: BaseModel | None = None, retry: bool | None = None
+    ) -> None:
+        """Like `call`, where no answer's body is wanted (a 204, say): any 2xx will do."""
+        await self._exchange(method, path, body, retry, time.perf_counter())
+
+    async def get_json(self, path: str) -> object:
+        """GET `path` and decode its JSON, whatever its shape."""
+        started = time.perf_counter()
+        answered, answer = await self._exchange("GET", path, None, None, started)
         try:
-            return json.loads(body)
+            return json.loads(answer)
         except ValueError as exc:
-            raise UpstreamError(status.HTTP_502_BAD_GATEWAY, "upstream sent invalid JSON") from exc
-    except UpstreamError as fault:
-        _log_fault(fault, path, answered, started)
-        raise
+            fault = _unreadable("upstream sent invalid JSON", answered, exc)
+            _log_fault(fault, "GET", path, started)
+            raise fault from exc
+
+    async def _exchange(
+        self, method: Method, path: str, body: BaseModel | None, retry: bool | None, started: float
+    ) -> tuple[int, bytes]:
+        """The upstream's 2xx status and body, after retries where they are allowed."""
+        parts = urlsplit(path)
+        if parts.scheme or parts.netloc or path.startswith("/"):
+            # Only relative paths stay below the configured base URL.
+            raise ValueError(f"upstream paths must be relative, got {path!r}")
+        payload = None if body is None else body.model_dump_json().encode()
+        settings = self._settings
+        try:
+            try:
+                # The first attempt runs bare: a call that succeeds pays nothing for retries.
+                return await self._attempt(method, path, payload)
+            except UpstreamError as fault:
+                allowed = method in IDEMPOTENT if retry is None else retry
+                if not (fault.retryable and allowed and settings.upstream_retry_attempts > 1):
+                    raise
+                return await retried(
+                    lambda: self._attempt(method, path, payload),
+                    fault,
+                    attempts=settings.upstream_retry_attempts,
+                    seconds_left=settings.upstream_deadline - (time.perf_counter() - started),
+                    retry_after_max=settings.upstream_retry_after_max,
+                )
+        except UpstreamError as fault:
+            _log_fault(fault, method, path, started)
+            raise
+
+    async def _attempt(self, method: Method, path: str, payload: bytes | None) -> tuple[int, bytes]:
+        """One request: the status and body of a 2xx answer, or an UpstreamError."""
+        headers = None if payload is None else {"Content-Type": "application/json"}
+        answered = None
+        try:
+            async with self._session.request(
+                method, path, data=payload, headers=headers, allow_redirects=False
+            ) as response:
+                answered = response.status
+                if answered < status.HTTP_300_MULTIPLE_CHOICES:
+                    body = await _read_capped(response, self._settings.upstream_max_body_bytes)
+                    return answered, body
+                raise _fault_for(response)
+        except TimeoutError as exc:
+            raise _transient(
+                status.HTTP_504_GATEWAY_TIMEOUT, "upstream timed out", answered
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise _transient(status.HTTP_502_BAD_GATEWAY, "upstream unreachable", answered) from exc
+        except aiohttp.ServerDisconnectedError as exc:
+            # Closed before any answer (an idle pooled connection the upstream dropped, say).
+            raise _transient(
+                status.HTTP_502_BAD_GATEWAY, "upstream connection failed", answered
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(
+                status.HTTP_502_BAD_GATEWAY, "upstream connection failed", upstream_status=answered
+            ) from exc
 
 
-async def get_model(
-    session: aiohttp.ClientSession, path: str, model: type[M], *, max_bytes: int
-) -> M:
-    """Like `get_json`, then validated as `model`: a body of another shape is a 502."""
-    started = time.perf_counter()
-    data = await get_json(session, path, max_bytes=max_bytes)
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        fault = UpstreamError(
-            status.HTTP_502_BAD_GATEWAY, "upstream sent a body of the wrong shape"
-        )
-        _log_fault(fault, path, status.HTTP_200_OK, started)
-        raise fault from exc
+def _transient(status_code: int, detail: str, answered: int | None) -> UpstreamError:
+    return UpstreamError(status_code, detail, retryable=True, upstream_status=answered)
 
 
-def _log_fault(fault: UpstreamError, path: str, answered: int | None, started: float) -> None:
-    """One line per upstream fault, a warning (an info line for a 404, which is an answer):
-    what was asked, what came back, how long it took. Never the token or a body; the
-    request id comes from the request being served."""
+def _unreadable(detail: str, answered: int, cause: Exception) -> UpstreamError:
+    """A 2xx answer whose body the service cannot use."""
+    fault = UpstreamError(status.HTTP_502_BAD_GATEWAY, detail, upstream_status=answered)
+    fault.__cause__ = cause  # logged before it is raised
+    return fault
+
+
+def _fault_for(response: aiohttp.ClientResponse) -> UpstreamError:
+    """The fault for an answer that is not a 2xx."""
+    code = response.status
+    if code in PASSED_ON:
+        return UpstreamError(code, PASSED_ON[code], upstream_status=code)
+    return UpstreamError(
+        status.HTTP_502_BAD_GATEWAY,
+        f"upstream answered {code}",
+        retryable=code in RETRIED_STATUSES,
+        retry_after=seconds_to_wait(response.headers.get("Retry-After")),
+        upstream_status=code,
+    )
+
+
+def _log_fault(fault: UpstreamError, method: str, path: str, started: float) -> None:
+    """One line per failed call, a warning (info for a 404, which is an answer): what was
+    asked, what came back, in how many attempts and how long. Never the token or a body;
+    the request id comes from the request being served."""
     log.log(
         logging.INFO if fault.status_code == status.HTTP_404_NOT_FOUND else logging.WARNING,
         "upstream call failed",
+        upstream_method=method,
         upstream_path=path,
-        upstream_status=answered,
+        upstream_status=fault.upstream_status,
         error=None if fault.__cause__ is None else type(fault.__cause__).__name__,
         status_code=fault.status_code,
         detail=fault.detail,
+        attempts=fault.attempts,
         elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
     )
 
 
 async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
-    too_large = UpstreamError(status.HTTP_502_BAD_GATEWAY, "upstream response too large")
+    too_large = UpstreamError(
+        status.HTTP_502_BAD_GATEWAY,
+        "upstream response too large",
+        upstream_status=response.status,
+    )
     if response.content_length is not None and response.content_length > max_bytes:
         raise too_large
     chunks: list[bytes] = []

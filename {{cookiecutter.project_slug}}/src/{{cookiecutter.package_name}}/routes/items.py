@@ -1,12 +1,12 @@
-"""An example route: read an item from the upstream service through the shared session."""
+"""Example routes: read an item from the upstream service, and create one there."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
-from pydantic import BaseModel
+from fastapi import APIRouter, Path, status
+from pydantic import BaseModel, Field
 
-from ..dependencies import HttpSessionDep, SettingsDep
-from ..upstream import UPSTREAM_RESPONSES, get_model
+from ..dependencies import UpstreamDep
+from ..upstream import UPSTREAM_RESPONSES
 
 router = APIRouter(prefix="/items", tags=["items"])
 
@@ -18,13 +18,20 @@ class Item(BaseModel):
     name: str
 
 
+class NewItem(BaseModel):
+    """What it takes to create an item."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+
+
 @router.get("/{item_id}", responses=UPSTREAM_RESPONSES)
-async def read_item(
-    item_id: Annotated[int, Path(ge=1)],
-    http_session: HttpSessionDep,
-    settings: SettingsDep,
-) -> Item:
+async def read_item(item_id: Annotated[int, Path(ge=1)], upstream: UpstreamDep) -> Item:
     """The item with this id, as the upstream has it."""
-    return await get_model(
-        http_session, f"items/{item_id}", Item, max_bytes=settings.upstream_max_body_bytes
-    )
+    return await upstream.call("GET", f"items/{item_id}", Item)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=UPSTREAM_RESPONSES)
+async def create_item(new_item: NewItem, upstream: UpstreamDep) -> Item:
+    """Create an item upstream; a name it already has is a 409. Never retried: a POST
+    that timed out may have created the item."""
+    return await upstream.call("POST", "items", Item, body=new_item)

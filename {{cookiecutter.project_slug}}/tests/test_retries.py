@@ -1,0 +1,250 @@
+"""Retries: transient faults of idempotent calls are tried again, within one deadline.
+
+stamina's testing mode (conftest.py) keeps the number of attempts and drops every wait, so
+these tests never sleep between attempts; the ones about the deadline wait on timeouts.
+"""
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any, Literal
+
+import httpx
+import pytest
+from pydantic import BaseModel
+
+from {{ cookiecutter.package_name }}.app import State
+from {{ cookiecutter.package_name }}.retries import seconds_to_wait
+from {{ cookiecutter.package_name }}.upstream import UpstreamClient, UpstreamError
+
+from .support import AppFactory, LogLines, Serve, calling_upstream
+from .upstream import ITEMS, Upstream
+
+# Long enough for a healthy loopback answer on a busy machine, short beside the deadlines.
+ATTEMPT_TIMEOUT = 0.5
+
+
+class _Item(BaseModel):
+    id: int
+    name: str
+
+
+def _client(state: State, **changes: Any) -> UpstreamClient:
+    """A client on the served app's session, with these settings changed."""
+    return UpstreamClient(state["http_session"], state["settings"].model_copy(update=changes))
+
+
+def _attempts(upstream: Upstream, before: int) -> int:
+    return len(upstream.received) - before
+
+
+@pytest.mark.parametrize("failures", [1, 2])
+async def test_a_read_that_fails_then_passes_succeeds(
+    state: State, upstream: Upstream, failures: int
+) -> None:
+    """The caller sees the item; the upstream saw every failed attempt and the good one."""
+    before = len(upstream.received)
+    with upstream.failing(failures, 503):
+        item = await _client(state, upstream_retry_attempts=3).call("GET", "items/1", _Item)
+    assert item == _Item.model_validate(ITEMS[1])
+    assert _attempts(upstream, before) == failures + 1
+
+
+@pytest.mark.parametrize("trouble", [502, 503, 504, "drop"])
+async def test_transient_faults_are_retried(
+    state: State, upstream: Upstream, trouble: int | Literal["drop"]
+) -> None:
+    """A 502, 503 or 504, or a connection dropped before any answer, is tried again."""
+    before = len(upstream.received)
+    with upstream.failing(1, trouble):
+        await _client(state).call("GET", "items/1", _Item)
+    assert _attempts(upstream, before) == 2
+
+
+async def test_a_timed_out_attempt_is_retried(
+    make_app: AppFactory, serve: Serve, upstream: Upstream
+) -> None:
+    """An attempt that runs out of time is tried again, and the next one answers."""
+    async with serve(make_app(upstream_timeout=ATTEMPT_TIMEOUT)) as client:
+        before = len(upstream.received)
+        with upstream.failing(1, "hang"):
+            item = await _client(client.state).call("GET", "items/1", _Item)
+    assert item.id == 1
+    assert _attempts(upstream, before) == 2
+
+
+@pytest.mark.parametrize("status_code", [400, 429, 500, 501])
+async def test_other_faults_are_not_retried(
+    state: State, upstream: Upstream, status_code: int
+) -> None:
+    """Any other answer is final: one attempt, a 502."""
+    before = len(upstream.received)
+    with upstream.failing(1, status_code), pytest.raises(UpstreamError) as caught:
+        await _client(state).call("GET", "items/1", _Item)
+    assert (caught.value.status_code, _attempts(upstream, before)) == (502, 1)
+
+
+async def test_retries_stop_at_the_configured_attempts(state: State, upstream: Upstream) -> None:
+    """Failing every time: exactly upstream_retry_attempts attempts, then the last fault."""
+    before = len(upstream.received)
+    with upstream.failing(100, 503), pytest.raises(UpstreamError) as caught:
+        await _client(state, upstream_retry_attempts=4).call("GET", "items/1", _Item)
+    assert (caught.value.status_code, caught.value.detail) == (502, "upstream answered 503")
+    assert (_attempts(upstream, before), caught.value.attempts) == (4, 4)
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+async def test_writes_that_are_not_idempotent_are_never_retried(
+    state: State, upstream: Upstream, method: Literal["POST", "PATCH"]
+) -> None:
+    """A POST or PATCH that failed may have taken effect: one attempt unless asked."""
+    before = len(upstream.received)
+    with upstream.failing(1, 503), pytest.raises(UpstreamError):
+        await _client(state).send(method, "no-content")
+    assert _attempts(upstream, before) == 1
+
+
+async def test_a_caller_can_opt_a_write_in(state: State, upstream: Upstream) -> None:
+    """`retry=True` retries a POST the caller knows to be safe (an idempotency key, say)."""
+    before = len(upstream.received)
+    with upstream.failing(1, 503):
+        await _client(state).send("POST", "no-content", retry=True)
+    assert _attempts(upstream, before) == 2
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+async def test_idempotent_writes_are_retried(
+    state: State, upstream: Upstream, method: Literal["PUT", "DELETE"]
+) -> None:
+    """PUT and DELETE leave the upstream the same however often sent: retried."""
+    before = len(upstream.received)
+    with upstream.failing(1, 503):
+        await _client(state).send(method, "no-content")
+    assert _attempts(upstream, before) == 2
+
+
+async def test_a_caller_can_opt_a_read_out(state: State, upstream: Upstream) -> None:
+    """`retry=False` makes one attempt, whatever the method."""
+    before = len(upstream.received)
+    with upstream.failing(1, 503), pytest.raises(UpstreamError):
+        await _client(state).call("GET", "items/1", _Item, retry=False)
+    assert _attempts(upstream, before) == 1
+
+
+async def test_retry_after_within_the_cap_is_waited_for(state: State, upstream: Upstream) -> None:
+    """A 503 with a Retry-After the deadline leaves time for is retried."""
+    before = len(upstream.received)
+    with upstream.failing(1, 503, retry_after="2"):
+        await _client(state, upstream_deadline=10.0).call("GET", "items/1", _Item)
+    assert _attempts(upstream, before) == 2
+
+
+async def test_retry_after_is_capped(state: State, upstream: Upstream) -> None:
+    """A Retry-After longer than upstream_retry_after_max is cut down to it, so a retry
+    still fits in the deadline."""
+    client = _client(state, upstream_deadline=5.0, upstream_retry_after_max=1.0)
+    before = len(upstream.received)
+    with upstream.failing(1, 503, retry_after="3600"):
+        await client.call("GET", "items/1", _Item)
+    assert _attempts(upstream, before) == 2
+
+
+async def test_a_wait_past_the_deadline_is_no_retry(state: State, upstream: Upstream) -> None:
+    """When the wait the upstream asks for ends after the deadline, the fault is answered
+    at once rather than after a wait that could only end in a 504."""
+    client = _client(state, upstream_deadline=5.0, upstream_retry_after_max=30.0)
+    before = len(upstream.received)
+    with upstream.failing(1, 503, retry_after="20"), pytest.raises(UpstreamError) as caught:
+        await client.call("GET", "items/1", _Item)
+    assert (caught.value.detail, _attempts(upstream, before)) == ("upstream answered 503", 1)
+
+
+def test_retry_after_reads_seconds_and_dates() -> None:
+    """Retry-After is a number of seconds or an HTTP date; anything else is no hint."""
+    in_a_minute = format_datetime(datetime.now(UTC) + timedelta(seconds=60), usegmt=True)
+    assert seconds_to_wait("7") == 7.0
+    assert 50.0 < (seconds_to_wait(in_a_minute) or 0.0) <= 60.0
+    assert seconds_to_wait("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert seconds_to_wait(None) is None
+    assert seconds_to_wait("soon") is None
+    assert seconds_to_wait("-5") is None
+
+
+async def test_the_deadline_stops_the_retries(
+    make_app: AppFactory, serve: Serve, upstream: Upstream
+) -> None:
+    """An upstream that never answers: attempts stop at the deadline, with a 504, however
+    many more the settings allow."""
+    deadline = 3 * ATTEMPT_TIMEOUT
+    app = make_app(
+        upstream_timeout=ATTEMPT_TIMEOUT, upstream_deadline=deadline, upstream_retry_attempts=10
+    )
+    async with serve(app) as client:
+        before = len(upstream.received)
+        started = time.monotonic()
+        with upstream.failing(100, "hang"), pytest.raises(UpstreamError) as caught:
+            await _client(client.state).call("GET", "items/1", _Item)
+        elapsed = time.monotonic() - started
+    assert (caught.value.status_code, caught.value.detail) == (504, "upstream timed out")
+    assert 1 <= _attempts(upstream, before) <= 3
+    assert deadline <= elapsed < deadline + 1.0
+
+
+async def _load(client: httpx.AsyncClient, requests: int) -> list[tuple[int, float, Any]]:
+    async def one() -> tuple[int, float, Any]:
+        started = time.monotonic()
+        response = await client.get("/probe/items/1")
+        return response.status_code, time.monotonic() - started, response.json()
+
+    return await asyncio.gather(*(one() for _ in range(requests)))
+
+
+async def test_a_down_upstream_sees_a_bounded_number_of_attempts(
+    make_app: AppFactory, serve: Serve, upstream: Upstream
+) -> None:
+    """40 requests at once to an upstream answering 503 to everything: each is answered
+    502, and the upstream sees exactly 40 x upstream_retry_attempts attempts, no more."""
+    app = calling_upstream(make_app(upstream_retry_attempts=3))
+    async with serve(app) as client:
+        before = len(upstream.received)
+        with upstream.failing(10_000, 503):
+            answers = await _load(client, 40)
+    assert {(status, body["detail"]) for status, _, body in answers} == {
+        (502, "upstream answered 503")
+    }
+    assert _attempts(upstream, before) == 40 * 3
+
+
+async def test_a_hanging_upstream_answers_every_request_by_the_deadline(
+    make_app: AppFactory, serve: Serve, upstream: Upstream
+) -> None:
+    """20 requests at once to an upstream that never answers: each gets its 504 by the
+    deadline plus a margin, and no request makes more attempts than fit in it."""
+    deadline = 2 * ATTEMPT_TIMEOUT
+    app = calling_upstream(
+        make_app(
+            upstream_timeout=ATTEMPT_TIMEOUT,
+            upstream_deadline=deadline,
+            upstream_retry_attempts=10,
+        )
+    )
+    async with serve(app) as client:
+        before = len(upstream.received)
+        with upstream.failing(10_000, "hang"):
+            answers = await _load(client, 20)
+    assert {(status, body["detail"]) for status, _, body in answers} == {
+        (504, "upstream timed out")
+    }
+    assert max(elapsed for _, elapsed, _ in answers) < deadline + 1.0
+    assert _attempts(upstream, before) <= 20 * 2
+
+
+async def test_a_failed_call_logs_its_attempts(
+    state: State, upstream: Upstream, log_lines: LogLines
+) -> None:
+    """The one line a failed call logs says how many attempts it made."""
+    with upstream.failing(100, 503), pytest.raises(UpstreamError):
+        await _client(state, upstream_retry_attempts=3).call("GET", "items/1", _Item)
+    [line] = [line for line in log_lines() if line["event"] == "upstream call failed"]
+    assert (line["attempts"], line["upstream_status"], line["upstream_method"]) == (3, 503, "GET")
