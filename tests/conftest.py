@@ -1,7 +1,5 @@
 """Fixtures for the template's tests: a private cookiecutter config and rendered projects."""
 
-import signal
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,11 +9,11 @@ import pytest
 
 from .helpers import (
     FaultUpstream,
-    Service,
     bake,
     combination_id,
     combinations,
     run,
+    running_fault_upstream,
     uv_executable,
     write_cookiecutter_config,
 )
@@ -45,13 +43,8 @@ def fixture_renders(tmp_path_factory: pytest.TempPathFactory, cookiecutter_confi
 @pytest.fixture(name="upstream")
 def fixture_upstream() -> Iterator[FaultUpstream]:
     """A fresh misbehaving upstream process (tests/fault_upstream.py) for each test."""
-    script = Path(__file__).with_name("fault_upstream.py")
-    process = Service([sys.executable, str(script)], script.parent)
-    try:
-        ports = process.wait_for(r"^PORT (\d+) STATS (\d+)", timeout=60)
-        yield FaultUpstream(int(ports.group(1)), int(ports.group(2)))
-    finally:
-        assert process.stop(signal.SIGTERM) == 0, process.output
+    with running_fault_upstream() as upstream:
+        yield upstream
 
 
 @pytest.fixture(name="project", scope="session")

@@ -1,5 +1,6 @@
 """Render the template and run what it renders."""
 
+import contextlib
 import itertools
 import json
 import os
@@ -299,3 +300,15 @@ class FaultUpstream(NamedTuple):
         while (stats := self.stats())["open"] > connections and time.monotonic() < deadline:
             time.sleep(0.1)
         return stats
+
+
+@contextlib.contextmanager
+def running_fault_upstream() -> Iterator[FaultUpstream]:
+    """tests/fault_upstream.py in a process of its own, stopped (cleanly) after the block."""
+    script = Path(__file__).with_name("fault_upstream.py")
+    process = Service([sys.executable, str(script)], script.parent)
+    try:
+        ports = process.wait_for(r"^PORT (\d+) STATS (\d+)", timeout=60)
+        yield FaultUpstream(int(ports.group(1)), int(ports.group(2)))
+    finally:
+        assert process.stop(signal.SIGTERM) == 0, process.output

@@ -42,14 +42,17 @@ async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
     return status, body, headers.get("connection", "").lower() == "close"
 
 
-async def run_load(
+async def run_load(  # noqa: PLR0913 - the knobs of one load, given by keyword
     port: int,
     targets: Sequence[str],
+    *,
     concurrency: int,
     deadline_seconds: float,
     on_progress: Callable[[int], None] | None = None,
+    until: Callable[[], bool] | None = None,
 ) -> list[Outcome]:
-    """GET every target from 127.0.0.1:`port`, `concurrency` at a time, within the deadline."""
+    """GET every target from 127.0.0.1:`port`, `concurrency` at a time, within the deadline;
+    with `until`, stop taking new targets as soon as it returns True."""
     queue: asyncio.Queue[str] = asyncio.Queue()
     for target in targets:
         queue.put_nowait(target)
@@ -57,7 +60,7 @@ async def run_load(
 
     async def worker() -> None:
         connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-        while not queue.empty():
+        while not queue.empty() and not (until is not None and until()):
             target = queue.get_nowait()
             try:
                 if connection is None:

@@ -179,7 +179,8 @@ def test_readme_local_database_serves_the_notes(project: Path, local_server: str
     finally:
         code = service.stop(signal.SIGTERM)
     assert created[0] == 201
-    assert json.loads(ready[1])["checks"] == {"http_session": "ok", "database": "ok"}
+    checks = json.loads(ready[1])["checks"]
+    assert checks == {"server": "ok", "http_session": "ok", "database": "ok"}
     assert "from the README" in [note["title"] for note in json.loads(listed[1])["items"]]
     assert code == -signal.SIGTERM
     for bad in ("Traceback", "Unclosed", "ResourceWarning", "unclosed"):

@@ -83,7 +83,7 @@ def test_service_serves_over_tcp_and_stops_cleanly(pip_project: Path, how: str) 
     finally:
         code = service.stop(signal.SIGTERM)
     assert health == (200, b'{"status":"ok"}')
-    assert ready == (200, b'{"status":"ready","checks":{"http_session":"ok"}}')
+    assert ready == (200, b'{"status":"ready","checks":{"server":"ok","http_session":"ok"}}')
     # uvicorn shuts down gracefully, then re-raises the signal it caught, so the exit
     # status says "ended by SIGTERM" as an init system expects.
     assert code == -signal.SIGTERM, service.output

@@ -229,7 +229,11 @@ def test_sigterm_during_load_finishes_cleanly(project: Path, upstream: FaultUpst
         targets = [f"/items/{number}" for number in range(1, 1501)]
         outcomes = asyncio.run(
             run_load(
-                port, targets, CONCURRENCY, deadline_seconds=600, on_progress=terminate_after_some
+                port,
+                targets,
+                concurrency=CONCURRENCY,
+                deadline_seconds=600,
+                on_progress=terminate_after_some,
             )
         )
     finally:

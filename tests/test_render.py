@@ -31,6 +31,7 @@ ALWAYS = [
     "src/{package}/retries.py",
     "src/{package}/routes/__init__.py",
     "src/{package}/routes/health.py",
+    "src/{package}/server.py",
     "src/{package}/upstream.py",
     "tests/__init__.py",
     "tests/conftest.py",

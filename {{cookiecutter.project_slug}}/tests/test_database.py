@@ -69,7 +69,7 @@ async def test_the_service_starts_and_says_not_ready_without_a_database(
     assert ready.status_code == 503
     assert ready.json() == {
         "status": "not ready",
-        "checks": {"http_session": "ok", "database": "unreachable"},
+        "checks": {"server": "ok", "http_session": "ok", "database": "unreachable"},
     }
 
 

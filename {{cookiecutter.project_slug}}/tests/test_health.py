@@ -2,6 +2,9 @@
 
 import httpx
 import pytest
+from fastapi import FastAPI
+
+from .support import Serve
 
 
 async def test_health_answers_ok(client: httpx.AsyncClient) -> None:
@@ -27,3 +30,15 @@ async def test_probes_answer_head(client: httpx.AsyncClient, path: str) -> None:
     response = await client.head(path)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
+
+
+async def test_ready_is_503_once_the_drain_starts(app: FastAPI, serve: Serve) -> None:
+    """From the moment shutdown begins, readiness fails (a load balancer stops choosing this
+    replica) while liveness and every other route still answer."""
+    async with serve(app) as client:
+        client.state["drain"].start()
+        ready = await client.get("/ready")
+        health = await client.get("/health")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["server"] == "shutting down"
+    assert health.status_code == 200

@@ -22,7 +22,7 @@ from .logs import configure_logging
 {%- if cookiecutter.metrics %}
 from .metrics import Metrics
 {%- endif %}
-from .middleware import AnswerCancelledRequests, RequestId
+from .middleware import Drain, DuringShutdown, RequestId
 from .routes import ROUTERS
 {%- if cookiecutter.tracing %}
 from .tracing import Tracing
@@ -34,15 +34,19 @@ class State(TypedDict):
     """What the lifespan yields; every request sees these same objects."""
 
     settings: Settings
+    drain: Drain
     http_session: aiohttp.ClientSession
 {%- if cookiecutter.database == "postgres" %}
     database: Database
 {%- endif %}
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the application; without `settings` they are read from the environment."""
+def create_app(settings: Settings | None = None, drain: Drain | None = None) -> FastAPI:
+    """Build the application; without `settings` they are read from the environment.
+
+    `drain` is how the server tells the app it is shutting down (server.py)."""
     settings = Settings() if settings is None else settings
+    drain = Drain() if drain is None else drain
     configure_logging(settings.log_level, settings.log_format)
     # What watches each upstream call, beside the request id.
     trace_configs: list[aiohttp.TraceConfig] = []
@@ -71,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 {%- endif %}
             yield {
                 "settings": settings,
+                "drain": drain,
                 "http_session": http_session,
 {%- if cookiecutter.database == "postgres" %}
                 "database": database,
@@ -85,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc" if settings.docs_enabled else None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
-    app.add_middleware(AnswerCancelledRequests)
+    app.add_middleware(DuringShutdown, drain=drain)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

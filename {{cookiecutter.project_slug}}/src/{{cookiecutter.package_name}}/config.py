@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     max_concurrency: Annotated[int, Field(ge=1)] = 1000
     keep_alive_timeout: Annotated[int, Field(ge=1)] = 5
     graceful_shutdown_timeout: Annotated[int, Field(ge=1)] = 15
+    # Seconds between SIGTERM and the server closing its port: /ready answers 503 meanwhile,
+    # so a load balancer stops choosing this replica first. 0 where the platform waits instead
+    # (Kubernetes' preStop).
+    drain_delay: Annotated[float, Field(ge=0)] = 0.0
     max_header_bytes: Annotated[int, Field(ge=1024)] = 16_384
 
     upstream_base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:9000/")

@@ -10,6 +10,7 @@ import aiohttp
 from fastapi import Depends, Request
 
 from .config import Settings
+from .middleware import Drain
 from .upstream import UpstreamClient
 
 
@@ -30,7 +31,14 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
+async def get_drain(request: Request) -> Drain:
+    """Whether the server has begun to shut down (readiness turns 503 when it has)."""
+    drain: Drain = request.state.drain
+    return drain
+
+
 HttpSessionDep = Annotated[aiohttp.ClientSession, Depends(get_http_session)]
+DrainDep = Annotated[Drain, Depends(get_drain)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

@@ -14,21 +14,40 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
+_CLOSE = (b"connection", b"close")
 _STOPPED_BODY = json.dumps(
     {"detail": "the service stopped before the request was done"}, separators=(",", ":")
 ).encode()
 
 
-class AnswerCancelledRequests:
-    """A request cancelled before its answer started gets a 503 with a JSON detail.
+class Drain:
+    """Whether the process has begun to shut down. Once it has, readiness answers 503 and
+    every answer closes its connection, so load balancers and keep-alive clients move to
+    other replicas while this one finishes what it has."""
 
-    uvicorn cancels the requests still running when its graceful-shutdown timeout runs out.
-    Left alone, each would end as a 500 and a traceback in the log; uvicorn ends the task
-    either way, so the cancellation is answered here instead of being raised further.
+    __slots__ = ("started",)
+
+    def __init__(self) -> None:
+        self.started = False
+
+    def start(self) -> None:
+        """Begin draining (safe to call from a signal handler: it only sets a flag)."""
+        self.started = True
+
+
+class DuringShutdown:
+    """What the service answers while it shuts down.
+
+    Once `drain` has started, each answer carries `Connection: close`: the client reads it
+    in full, then opens its next connection elsewhere. And a request cancelled before its
+    answer started gets a 503 with a JSON detail: uvicorn cancels the requests still running
+    when its graceful-shutdown timeout runs out, and each would otherwise end as a 500 and a
+    traceback in the log (uvicorn ends the task either way, so it is answered here).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, drain: Drain) -> None:
         self.app = app
+        self.drain = drain
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -38,7 +57,10 @@ class AnswerCancelledRequests:
 
         async def send_noting_start(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                if self.drain.started:
+                    message["headers"] = [*message.get("headers", ()), _CLOSE]
             await send(message)
 
         try:
@@ -53,7 +75,7 @@ class AnswerCancelledRequests:
                     "headers": [
                         (b"content-type", b"application/json"),
                         (b"content-length", str(len(_STOPPED_BODY)).encode()),
-                        (b"connection", b"close"),
+                        _CLOSE,
                     ],
                 }
             )

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 {% if cookiecutter.database == "postgres" -%}
 from ..db import DatabaseDep
 {% endif -%}
-from ..dependencies import HttpSessionDep
+from ..dependencies import DrainDep, HttpSessionDep
 
 router = APIRouter(tags=["health"])
 
@@ -43,13 +43,16 @@ async def health() -> Health:
 @router.head("/ready", include_in_schema=False)
 async def ready(
     response: Response,
+    drain: DrainDep,
     http_session: HttpSessionDep,
 {%- if cookiecutter.database == "postgres" %}
     database: DatabaseDep,
 {%- endif %}
 ) -> Readiness:
-    """Readiness: 503 unless every resource the service needs can serve."""
+    """Readiness: 503 unless every resource the service needs can serve, and from the moment
+    the server begins to shut down."""
     problems = {
+        "server": "shutting down" if drain.started else None,
         "http_session": "closed" if http_session.closed else None,
 {%- if cookiecutter.database == "postgres" %}
         "database": await database.problem(),
