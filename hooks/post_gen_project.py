@@ -15,7 +15,8 @@ from typing import Any
 
 CONTEXT_JSON = r"""{{ cookiecutter | tojson }}"""
 
-# What each boolean option takes away when it is off; {package} is the import name.
+# What each boolean option takes away when it is off, files or folders; {package} is the
+# import name. A folder left empty by that goes too.
 PRUNED_WHEN_OFF: Mapping[str, Sequence[str]] = {
     "include_example_route": (
         "src/{package}/routes/items.py",
@@ -72,15 +73,27 @@ CRUFT_GIT_NOTE = (
 )
 
 
+def _remove(project: Path, path: Path) -> None:
+    """Remove a file or a folder, then each folder above it that this leaves empty."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+    for folder in path.parents:
+        if folder == project or any(folder.iterdir()):
+            break
+        folder.rmdir()
+
+
 def prune(project: Path, context: Mapping[str, Any]) -> list[Path]:
-    """Remove the files of every option that is off; returns what was removed."""
+    """Remove the files (or folders) of every option that is off; returns what was removed."""
     removed = []
     for option, paths in PRUNED_WHEN_OFF.items():
         if context[option]:
             continue
         for pattern in paths:
             path = project / pattern.format(package=context["package_name"])
-            path.unlink()
+            _remove(project, path)
             removed.append(path)
     return removed
 
@@ -95,10 +108,7 @@ def keep_only_when(project: Path, context: Mapping[str, Any]) -> list[Path]:
             path = project / pattern.format(package=context["package_name"])
             if not path.exists():
                 continue  # inside a folder an earlier rule removed
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
+            _remove(project, path)
             removed.append(path)
     return removed
 
