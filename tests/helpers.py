@@ -1,5 +1,6 @@
 """Render the template and run what it renders."""
 
+import ast
 import itertools
 import json
 import os
@@ -85,6 +86,18 @@ def project_files(project: Path) -> Iterator[Path]:
     for path in project.rglob("*"):
         if path.is_file() and ".git" not in path.relative_to(project).parts:
             yield path
+
+
+def settings_fields(project: Path) -> set[str]:
+    """The fields of Settings in a rendered project's config.py, read with ast."""
+    (package,) = (project / "src").iterdir()
+    tree = ast.parse((package / "config.py").read_text("utf-8"))
+    (settings,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Settings"]
+    return {
+        node.target.id
+        for node in settings.body
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+    }
 
 
 def bake(output_dir: Path, config_file: Path, **answers: Any) -> Path:

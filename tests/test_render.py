@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import DEFAULTS, combination_id, combinations, project_files
+from .helpers import DEFAULTS, combination_id, combinations, project_files, settings_fields
 
 COMBINATIONS = list(combinations())
 ALWAYS = [
@@ -180,18 +180,6 @@ def test_matrix_covers_every_choice() -> None:
         assert {answers[option] for answers in COMBINATIONS} == set(DEFAULTS[option])
 
 
-def _settings_fields(project: Path) -> set[str]:
-    """The fields of Settings in the rendered config.py, read with ast."""
-    (package,) = (project / "src").iterdir()
-    tree = ast.parse((package / "config.py").read_text("utf-8"))
-    (settings,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Settings"]
-    return {
-        node.target.id
-        for node in settings.body
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-    }
-
-
 # One render of each database with each value of the example route.
 DOCUMENTED = list(
     {(a["database"], a["include_example_route"]): combination_id(a) for a in COMBINATIONS}.values()
@@ -205,7 +193,7 @@ def test_every_setting_is_documented(
     """Each field of Settings has its row in the README's Configure table and its line in
     .env.example, and neither lists a variable that does not exist."""
     _, project = renders[name]
-    fields = _settings_fields(project)
+    fields = settings_fields(project)
     assert {"port", "allowed_hosts", "max_header_bytes", "upstream_timeout"} <= fields
     variables = {f"MY_SERVICE_{field.upper()}" for field in fields}
     readme = (project / "README.md").read_text("utf-8")
