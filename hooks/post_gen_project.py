@@ -25,6 +25,7 @@ PRUNED_WHEN_OFF: Mapping[str, Sequence[str]] = {
     "tracing": ("src/{package}/tracing.py", "tests/test_tracing.py"),
     "metrics": ("src/{package}/metrics.py", "tests/test_metrics.py"),
     "docker": ("Dockerfile", ".dockerignore"),
+    "kubernetes": ("deploy/kubernetes",),
     "pre_commit": (".pre-commit-config.yaml",),
 }
 # Files (or folders) kept only when every answer listed beside them holds.
@@ -36,6 +37,7 @@ KEPT_ONLY_WHEN: Sequence[tuple[Mapping[str, Any], Sequence[str]]] = (
             "src/{package}/migrate.py",
             "src/{package}/migrations",
             "src/{package}/models",
+            "deploy/kubernetes/migrate",
             "tests/database.py",
             "tests/test_database.py",
             "tests/test_migrations.py",

@@ -36,6 +36,7 @@ SPREAD: dict[str, list[Any]] = {
     "tracing": [True, False],
     "metrics": [True, False],
     "docker": [True, False],
+    "kubernetes": [True, False],
     "ci": DEFAULTS["ci"],
     "pre_commit": [True, False],
     "git_init": [True, False],
@@ -63,7 +64,7 @@ def combinations() -> Iterator[dict[str, Any]]:
 
 
 def combination_id(answers: Mapping[str, Any]) -> str:
-    """A readable test id, such as py3.12-MIT-example (plus docker-github-pre-commit-git)."""
+    """A readable test id, such as py3.12-MIT-example (plus docker-k8s-github-pre-commit-git)."""
     example = "example" if answers.get("include_example_route", True) else "no-example"
     parts = [f"py{answers['python_version']}", answers["license"], example]
     for option, on, off in (
@@ -71,6 +72,7 @@ def combination_id(answers: Mapping[str, Any]) -> str:
         ("tracing", "tracing", "no-tracing"),
         ("metrics", "metrics", "no-metrics"),
         ("docker", "docker", "no-docker"),
+        ("kubernetes", "k8s", "no-k8s"),
         ("ci", None, None),
         ("pre_commit", "pre-commit", "no-pre-commit"),
         ("git_init", "git", "no-git"),

@@ -67,6 +67,17 @@ TRACING = ["src/{package}/tracing.py", "tests/test_tracing.py"]
 METRICS = ["src/{package}/metrics.py", "tests/test_metrics.py"]
 POSTGRES_TRACING = ["src/{package}/db_tracing.py", "tests/test_db_tracing.py"]
 DOCKER = ["Dockerfile", ".dockerignore"]
+KUBERNETES = [
+    "deploy/kubernetes/autoscaler.yaml",
+    "deploy/kubernetes/deployment.yaml",
+    "deploy/kubernetes/disruption-budget.yaml",
+    "deploy/kubernetes/kustomization.yaml",
+    "deploy/kubernetes/service.yaml",
+]
+POSTGRES_KUBERNETES = [
+    "deploy/kubernetes/migrate/job.yaml",
+    "deploy/kubernetes/migrate/kustomization.yaml",
+]
 PRE_COMMIT = [".pre-commit-config.yaml"]
 CI = {
     "github": [
@@ -98,16 +109,18 @@ def test_render_has_exactly_the_expected_files(
     renders: dict[str, tuple[dict[str, Any], Path]], name: str
 ) -> None:
     """The files every project has are there, and each option's only when it is on (those
-    of the database with the example or Docker, only when both are)."""
+    of the database with the example, Docker or Kubernetes, only when both are)."""
     answers, project = renders[name]
     expected = ALWAYS + (EXAMPLE if answers["include_example_route"] else [])
     expected += (DOCKER if answers["docker"] else []) + CI[answers["ci"]]
+    expected += KUBERNETES if answers["kubernetes"] else []
     expected += PRE_COMMIT if answers["pre_commit"] else []
     expected += (TRACING if answers["tracing"] else []) + (METRICS if answers["metrics"] else [])
     if answers["database"] == "postgres":
         expected += POSTGRES + (POSTGRES_EXAMPLE if answers["include_example_route"] else [])
         expected += POSTGRES_DOCKER if answers["docker"] else []
         expected += POSTGRES_TRACING if answers["tracing"] else []
+        expected += POSTGRES_KUBERNETES if answers["kubernetes"] else []
     package = DEFAULTS["project_name"].lower().replace(" ", "_")
     assert _files(project) == {path.format(package=package) for path in expected}
 
