@@ -15,7 +15,8 @@ from typing import Any
 
 CONTEXT_JSON = r"""{{ cookiecutter | tojson }}"""
 
-# What each boolean option takes away when it is off; {package} is the import name.
+# What each boolean option takes away when it is off, files or folders; {package} is the
+# import name. A folder left empty by that goes too.
 PRUNED_WHEN_OFF: Mapping[str, Sequence[str]] = {
     "include_example_route": (
         "src/{package}/routes/items.py",
@@ -24,6 +25,7 @@ PRUNED_WHEN_OFF: Mapping[str, Sequence[str]] = {
     "tracing": ("src/{package}/tracing.py", "tests/test_tracing.py"),
     "metrics": ("src/{package}/metrics.py", "tests/test_metrics.py"),
     "docker": ("Dockerfile", ".dockerignore"),
+    "kubernetes": ("deploy/kubernetes",),
     "pre_commit": (".pre-commit-config.yaml",),
 }
 # Files (or folders) kept only when every answer listed beside them holds.
@@ -35,6 +37,7 @@ KEPT_ONLY_WHEN: Sequence[tuple[Mapping[str, Any], Sequence[str]]] = (
             "src/{package}/migrate.py",
             "src/{package}/migrations",
             "src/{package}/models",
+            "deploy/kubernetes/migrate",
             "tests/database.py",
             "tests/test_database.py",
             "tests/test_migrations.py",
@@ -72,15 +75,27 @@ CRUFT_GIT_NOTE = (
 )
 
 
+def _remove(project: Path, path: Path) -> None:
+    """Remove a file or a folder, then each folder above it that this leaves empty."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+    for folder in path.parents:
+        if folder == project or any(folder.iterdir()):
+            break
+        folder.rmdir()
+
+
 def prune(project: Path, context: Mapping[str, Any]) -> list[Path]:
-    """Remove the files of every option that is off; returns what was removed."""
+    """Remove the files (or folders) of every option that is off; returns what was removed."""
     removed = []
     for option, paths in PRUNED_WHEN_OFF.items():
         if context[option]:
             continue
         for pattern in paths:
             path = project / pattern.format(package=context["package_name"])
-            path.unlink()
+            _remove(project, path)
             removed.append(path)
     return removed
 
@@ -95,10 +110,7 @@ def keep_only_when(project: Path, context: Mapping[str, Any]) -> list[Path]:
             path = project / pattern.format(package=context["package_name"])
             if not path.exists():
                 continue  # inside a folder an earlier rule removed
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
+            _remove(project, path)
             removed.append(path)
     return removed
 

@@ -19,7 +19,14 @@ PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
 LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary")
 CI_SERVICES = ("github", "gitlab", "none")
 DATABASES = ("none", "postgres")
-BOOLEANS = ("include_example_route", "docker", "pre_commit", "git_init", "set_up_now")
+BOOLEANS = (
+    "include_example_route",
+    "docker",
+    "kubernetes",
+    "pre_commit",
+    "git_init",
+    "set_up_now",
+)
 # Import names the generated project uses (or its tests do): a package with one of these
 # names would hide the real module from the project itself.
 TAKEN_NAMES = frozenset(

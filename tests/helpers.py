@@ -1,5 +1,6 @@
 """Render the template and run what it renders."""
 
+import ast
 import contextlib
 import itertools
 import json
@@ -36,6 +37,7 @@ SPREAD: dict[str, list[Any]] = {
     "tracing": [True, False],
     "metrics": [True, False],
     "docker": [True, False],
+    "kubernetes": [True, False],
     "ci": DEFAULTS["ci"],
     "pre_commit": [True, False],
     "git_init": [True, False],
@@ -63,7 +65,7 @@ def combinations() -> Iterator[dict[str, Any]]:
 
 
 def combination_id(answers: Mapping[str, Any]) -> str:
-    """A readable test id, such as py3.12-MIT-example (plus docker-github-pre-commit-git)."""
+    """A readable test id, such as py3.12-MIT-example (plus docker-k8s-github-pre-commit-git)."""
     example = "example" if answers.get("include_example_route", True) else "no-example"
     parts = [f"py{answers['python_version']}", answers["license"], example]
     for option, on, off in (
@@ -71,6 +73,7 @@ def combination_id(answers: Mapping[str, Any]) -> str:
         ("tracing", "tracing", "no-tracing"),
         ("metrics", "metrics", "no-metrics"),
         ("docker", "docker", "no-docker"),
+        ("kubernetes", "k8s", "no-k8s"),
         ("ci", None, None),
         ("pre_commit", "pre-commit", "no-pre-commit"),
         ("git_init", "git", "no-git"),
@@ -86,6 +89,18 @@ def project_files(project: Path) -> Iterator[Path]:
     for path in project.rglob("*"):
         if path.is_file() and ".git" not in path.relative_to(project).parts:
             yield path
+
+
+def settings_fields(project: Path) -> set[str]:
+    """The fields of Settings in a rendered project's config.py, read with ast."""
+    (package,) = (project / "src").iterdir()
+    tree = ast.parse((package / "config.py").read_text("utf-8"))
+    (settings,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Settings"]
+    return {
+        node.target.id
+        for node in settings.body
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+    }
 
 
 def bake(output_dir: Path, config_file: Path, **answers: Any) -> Path:

@@ -270,6 +270,44 @@ def test_prune_removes_an_option_files_only_when_off(tmp_path: Path, option: str
     assert not any(path.exists() for path in paths)
 
 
+def test_prune_removes_the_folders_it_leaves_empty_and_no_other(tmp_path: Path) -> None:
+    """A folder whose last file an option took away goes too; one that still holds a file
+    stays, and so does the project folder itself."""
+    for name in ("src/pkg/tracing.py", "tests/test_tracing.py", "tests/test_health.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("", encoding="utf-8")
+    every_option_on = {
+        **GOOD,
+        **dict.fromkeys(post_gen.PRUNED_WHEN_OFF, True),
+        "package_name": "pkg",
+    }
+    post_gen.prune(tmp_path, {**every_option_on, "tracing": False})
+    assert not (tmp_path / "src").exists()
+    assert [path.name for path in (tmp_path / "tests").iterdir()] == ["test_health.py"]
+    assert tmp_path.is_dir()
+
+
+@pytest.mark.parametrize(
+    ("other", "deploy_kept"), [(None, False), ("deploy/helm/Chart.yaml", True)]
+)
+def test_prune_removes_the_kubernetes_folder_when_off(
+    tmp_path: Path, other: str | None, deploy_kept: bool
+) -> None:
+    """kubernetes off takes deploy/kubernetes away, migrations and all, and deploy/ with it
+    unless something else is in there; on, it stays."""
+    names = ["deploy/kubernetes/deployment.yaml", "deploy/kubernetes/migrate/job.yaml"]
+    for name in [*names, *([other] if other else [])]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("", encoding="utf-8")
+    every_option_on = {**GOOD, **dict.fromkeys(post_gen.PRUNED_WHEN_OFF, True)}
+    assert post_gen.prune(tmp_path, every_option_on) == []
+    assert all((tmp_path / name).is_file() for name in names)
+    removed = post_gen.prune(tmp_path, {**every_option_on, "kubernetes": False})
+    assert removed == [tmp_path / "deploy" / "kubernetes"]
+    assert not removed[0].exists()
+    assert (tmp_path / "deploy").exists() is deploy_kept
+
+
 def _every_kept_only_when_path(root: Path) -> list[Path]:
     """Create every file KEPT_ONLY_WHEN names (folders as a folder with a file in it)."""
     paths = []

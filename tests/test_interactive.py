@@ -31,6 +31,7 @@ TYPED: list[tuple[str, str, Any]] = [
     ("tracing", "y", True),
     ("metrics", "", False),
     ("docker", "y", True),
+    ("kubernetes", "y", True),
     ("ci", "2", "gitlab"),
     ("pre_commit", "n", False),
     ("git_init", "y", True),
@@ -90,6 +91,7 @@ def test_typed_answers_give_the_same_project_as_no_input(
     assert typed_files.keys() == given_files.keys()
     assert [name for name in typed_files if typed_files[name] != given_files[name]] == []
     assert "Dockerfile" in typed_files
+    assert "deploy/kubernetes/migrate/job.yaml" in typed_files
     assert ".gitlab-ci.yml" in typed_files
     assert ".pre-commit-config.yaml" not in typed_files
     assert "src/orders/routes/items.py" not in typed_files

@@ -60,8 +60,8 @@ def _versions_from(minimum: str) -> list[str]:
 def test_matrix_meets_every_pair_of_option_values() -> None:
     """Every value of every option is rendered, and every pair of values of two options meets.
 
-    The full product of all ten options would be 6,144 renders; the 32 of the first three,
-    with the other seven spread across them, keep the fast tier fast and still meet each pair.
+    The full product of all eleven options would be 12,288 renders; the 32 of the first three,
+    with the other eight spread across them, keep the fast tier fast and still meet each pair.
     """
     options = {**MATRIX, **SPREAD}
     rows = list(combinations())
@@ -71,6 +71,7 @@ def test_matrix_meets_every_pair_of_option_values() -> None:
         "tracing",
         "metrics",
         "docker",
+        "kubernetes",
         "ci",
         "pre_commit",
         "git_init",
@@ -433,13 +434,18 @@ def test_ci_runs_the_suite_against_a_postgres_container_with_the_database(
         ),
         ({"docker": False, "ci": "gitlab", "pre_commit": False}, ["CI"]),
         ({"docker": True, "ci": "none", "pre_commit": False}, ["Docker"]),
+        (
+            {"docker": False, "ci": "none", "pre_commit": False, "kubernetes": True},
+            ["Kubernetes"],
+        ),
         ({"docker": False, "ci": "none", "pre_commit": False}, []),
     ],
 )
 def test_readme_has_a_section_per_option_that_is_on(
     tmp_path: Path, cookiecutter_config: Path, answers: dict[str, Any], sections: list[str]
 ) -> None:
-    """The README explains the database, Docker, CI and pre-commit exactly when they are there."""
+    """The README explains the database, Docker, Kubernetes, CI and pre-commit exactly when
+    they are there."""
     project = bake(tmp_path, cookiecutter_config, **answers)
     readme = (project / "README.md").read_text("utf-8")
     headings = re.findall(r"^## (.+)$", readme, re.MULTILINE)
@@ -449,6 +455,7 @@ def test_readme_has_a_section_per_option_that_is_on(
             ("Database", "Database"),
             ("pre-commit", "pre-commit"),
             ("Docker", "Docker"),
+            ("Kubernetes", "Kubernetes"),
             ("Continuous integration", "CI"),
         )
         if heading in headings

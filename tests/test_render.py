@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import DEFAULTS, combination_id, combinations, project_files
+from .helpers import DEFAULTS, combination_id, combinations, project_files, settings_fields
 
 COMBINATIONS = list(combinations())
 ALWAYS = [
@@ -70,6 +70,17 @@ TRACING = ["src/{package}/tracing.py", "tests/test_tracing.py"]
 METRICS = ["src/{package}/metrics.py", "tests/test_metrics.py"]
 POSTGRES_TRACING = ["src/{package}/db_tracing.py", "tests/test_db_tracing.py"]
 DOCKER = ["Dockerfile", ".dockerignore"]
+KUBERNETES = [
+    "deploy/kubernetes/autoscaler.yaml",
+    "deploy/kubernetes/deployment.yaml",
+    "deploy/kubernetes/disruption-budget.yaml",
+    "deploy/kubernetes/kustomization.yaml",
+    "deploy/kubernetes/service.yaml",
+]
+POSTGRES_KUBERNETES = [
+    "deploy/kubernetes/migrate/job.yaml",
+    "deploy/kubernetes/migrate/kustomization.yaml",
+]
 PRE_COMMIT = [".pre-commit-config.yaml"]
 CI = {
     "github": [
@@ -101,16 +112,18 @@ def test_render_has_exactly_the_expected_files(
     renders: dict[str, tuple[dict[str, Any], Path]], name: str
 ) -> None:
     """The files every project has are there, and each option's only when it is on (those
-    of the database with the example or Docker, only when both are)."""
+    of the database with the example, Docker or Kubernetes, only when both are)."""
     answers, project = renders[name]
     expected = ALWAYS + (EXAMPLE if answers["include_example_route"] else [])
     expected += (DOCKER if answers["docker"] else []) + CI[answers["ci"]]
+    expected += KUBERNETES if answers["kubernetes"] else []
     expected += PRE_COMMIT if answers["pre_commit"] else []
     expected += (TRACING if answers["tracing"] else []) + (METRICS if answers["metrics"] else [])
     if answers["database"] == "postgres":
         expected += POSTGRES + (POSTGRES_EXAMPLE if answers["include_example_route"] else [])
         expected += POSTGRES_DOCKER if answers["docker"] else []
         expected += POSTGRES_TRACING if answers["tracing"] else []
+        expected += POSTGRES_KUBERNETES if answers["kubernetes"] else []
     package = DEFAULTS["project_name"].lower().replace(" ", "_")
     assert _files(project) == {path.format(package=package) for path in expected}
 
@@ -183,18 +196,6 @@ def test_matrix_covers_every_choice() -> None:
         assert {answers[option] for answers in COMBINATIONS} == set(DEFAULTS[option])
 
 
-def _settings_fields(project: Path) -> set[str]:
-    """The fields of Settings in the rendered config.py, read with ast."""
-    (package,) = (project / "src").iterdir()
-    tree = ast.parse((package / "config.py").read_text("utf-8"))
-    (settings,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Settings"]
-    return {
-        node.target.id
-        for node in settings.body
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-    }
-
-
 # One render of each database with each value of the example route.
 DOCUMENTED = list(
     {(a["database"], a["include_example_route"]): combination_id(a) for a in COMBINATIONS}.values()
@@ -208,7 +209,7 @@ def test_every_setting_is_documented(
     """Each field of Settings has its row in the README's Configure table and its line in
     .env.example, and neither lists a variable that does not exist."""
     _, project = renders[name]
-    fields = _settings_fields(project)
+    fields = settings_fields(project)
     assert {"port", "allowed_hosts", "max_header_bytes", "upstream_timeout"} <= fields
     variables = {f"MY_SERVICE_{field.upper()}" for field in fields}
     readme = (project / "README.md").read_text("utf-8")
