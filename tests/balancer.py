@@ -47,8 +47,9 @@ listen stats
 
 
 def haproxy_executable() -> str | None:
-    """HAProxy's path; installed from Debian's packages first when missing and this is a
-    Debian-like system run as root (as CI is). None where it cannot be had."""
+    """HAProxy's path, installed from Debian's packages first when it is missing and this is
+    a Debian-like system run as root (as CI is); None where it cannot be installed. An
+    install that could run and failed is an error, not a reason to skip."""
     found = shutil.which("haproxy")
     if found is not None:
         return found
@@ -56,11 +57,13 @@ def haproxy_executable() -> str | None:
         return None
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "haproxy"]
-    if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
+    result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
         # The package lists may be missing on a fresh machine.
         update = ["apt-get", "update", "-q"]
         subprocess.run(update, env=env, capture_output=True, check=False)
-        subprocess.run(install, env=env, capture_output=True, check=False)
+        result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"installing HAProxy failed:\n{result.stdout}{result.stderr}"
     return shutil.which("haproxy")
 
 
