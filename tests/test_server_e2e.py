@@ -233,9 +233,13 @@ def test_every_line_is_json_with_the_request_id(project: Path) -> None:
         line["event"] for line in lines if line["logger"] == "uvicorn.error"
     }
     mine = [line for line in lines if line.get("request_id") == "e2e-1"]
+    # A refused connection is tried three times: stamina announces each retry.
     assert [(line["logger"], line["level"]) for line in mine] == [
+        ("stamina", "warning"),
+        ("stamina", "warning"),
         (f"{PACKAGE}.upstream", "warning"),
         ("uvicorn.access", "info"),
     ]
-    assert mine[0]["error"] == "ClientConnectorError"
-    assert mine[1]["event"].endswith('"GET /items/1 HTTP/1.1" 502')
+    assert [line["event"] for line in mine[:2]] == ["stamina.retry_scheduled"] * 2
+    assert (mine[2]["error"], mine[2]["attempts"]) == ("ClientConnectorError", 3)
+    assert mine[3]["event"].endswith('"GET /items/1 HTTP/1.1" 502')
