@@ -2,8 +2,11 @@
 
 - `create_no_retry_app`: the generated app, built by its own `create_app`, whose `get_upstream`
   dependency is overridden by a client that makes one attempt and nothing else: no
-  try/except around it, no retry decision, no deadline, no fault log line. The override has
-  the same two sub-dependencies as `get_upstream`, so only the retry code differs.
+  try/except around it, no retry decision, no deadline, no fault log line.
+- `create_overridden_app`: the same override, but returning the template's own client. Once
+  an app has any dependency override, FastAPI rebuilds every sub-dependency of a route on
+  every request, which costs far more than the retry layer: this twin pays that too, so that
+  the two differ by the retry layer alone.
 - `create_floor_app`: a bare Starlette app (no FastAPI, no dependency, no validation, no
   middleware): one aiohttp session made by its lifespan and kept at module level, one route
   that GETs `items/{id}` from the upstream and hands its bytes on as JSON.
@@ -32,9 +35,8 @@ from starlette.routing import Route
 PACKAGE = "my_service"
 
 
-def create_no_retry_app() -> FastAPI:
-    """The template's app, its upstream calls made once with no retry code around them."""
-    dependencies = importlib.import_module(f"{PACKAGE}.dependencies")
+def one_attempt_client() -> type:
+    """The rendered project's `UpstreamClient`, its exchange cut down to the bare attempt."""
     upstream_client: Any = importlib.import_module(f"{PACKAGE}.upstream").UpstreamClient
 
     # The template's class is only known at run time: Any to mypy, which forbids that as a base.
@@ -58,15 +60,34 @@ def create_no_retry_app() -> FastAPI:
             answer: tuple[int, bytes] = await self._attempt(method, path, payload)
             return answer
 
-    async def get_one_attempt_upstream(
+    return OneAttemptClient
+
+
+def _overriding_upstream(client: type) -> FastAPI:
+    """The template's app with `get_upstream` overridden by a provider of the same shape (the
+    same two sub-dependencies) that returns a `client`."""
+    dependencies = importlib.import_module(f"{PACKAGE}.dependencies")
+
+    async def get_overriding_upstream(
         http_session: Annotated[aiohttp.ClientSession, Depends(dependencies.get_http_session)],
         settings: Annotated[object, Depends(dependencies.get_settings)],
     ) -> object:
-        return OneAttemptClient(http_session, settings)
+        return client(http_session, settings)
 
     app: FastAPI = importlib.import_module(f"{PACKAGE}.app").create_app()
-    app.dependency_overrides[dependencies.get_upstream] = get_one_attempt_upstream
+    app.dependency_overrides[dependencies.get_upstream] = get_overriding_upstream
     return app
+
+
+def create_no_retry_app() -> FastAPI:
+    """The template's app, its upstream calls made once with no retry code around them."""
+    return _overriding_upstream(one_attempt_client())
+
+
+def create_overridden_app() -> FastAPI:
+    """The template's app with the same override as `create_no_retry_app`, retries and all."""
+    upstream_client: type = importlib.import_module(f"{PACKAGE}.upstream").UpstreamClient
+    return _overriding_upstream(upstream_client)
 
 
 # The floor keeps its session where the template never would: in a module-level global.
