@@ -47,7 +47,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="skip part 6 (the upstream calls: retries, an upstream down, the floor, a profile)",
     )
     parser.add_argument(
-        "--only-upstream", action="store_true", help="run part 6 alone (about 4 minutes)"
+        "--only-upstream", action="store_true", help="run part 6 alone (about 3.5 minutes)"
     )
     parser.add_argument(
         "--upstream-rounds",
