@@ -1,4 +1,5 @@
-"""Where a server process's CPU goes: py-spy's samples of it, grouped by layer.
+"""Where a server process's CPU goes: py-spy's samples of it, grouped by layer; and how much
+it uses per request (`CpuMeter`, from the kernel's count).
 
 py-spy (from PyPI, run through uv's `tool run`, so nothing is added to any project) attaches
 to the process by its id; it needs ptrace, which root has unless the container forbids it.
@@ -15,14 +16,17 @@ receiving side's TCP path): it gets a row of its own, whoever wrote.
 
 import linecache
 import os
+import statistics
 import subprocess
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.helpers import uv_executable
 
 from .common import clean_env
+from .loadgen import Load
 
 PY_SPY = "py-spy>=0.4,<0.5"
 RATE = 200  # samples a second
@@ -86,6 +90,36 @@ def cpu_seconds(pid: int) -> float | None:
     # The fields after the command's parenthesis: utime and stime are the 14th and 15th.
     fields = stat.rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """A load function that also notes the CPU the loaded server used per request in each
+    run, from the kernel's count: a steadier figure than the rate on a shared machine."""
+
+    def __init__(self, load: Callable[[str, int, float], Load], pids: dict[str, int]) -> None:
+        self.load = load
+        self.pids = pids  # by URL
+        self.cpu_us: dict[tuple[str, int], list[float]] = {}
+
+    def __call__(self, url: str, connections: int, seconds: float) -> Load:
+        """Load `url` as the load function does, reading the server's CPU around it."""
+        pid = self.pids.get(url)
+        before = None if pid is None else cpu_seconds(pid)
+        load = self.load(url, connections, seconds)
+        after = None if pid is None else cpu_seconds(pid)
+        if before is not None and after is not None and load.requests:
+            used = (after - before) / load.requests * 1e6
+            self.cpu_us.setdefault((url, connections), []).append(used)
+        return load
+
+    def last(self, url: str, connections: int) -> float:
+        """The CPU per request (µs) of the last run at `url` (NaN when not measured)."""
+        return self.cpu_us.get((url, connections), [float("nan")])[-1]
+
+    def median(self, url: str, connections: int) -> float:
+        """The median CPU per request (µs) over the runs at `url` (NaN when none was)."""
+        runs = self.cpu_us.get((url, connections))
+        return statistics.median(runs) if runs else float("nan")
 
 
 def _place(frame: str) -> tuple[str, int]:

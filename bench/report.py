@@ -13,13 +13,13 @@ from .observability import ObservabilityResult
 from .suite_overhead import TESTCLIENT_FILTER, SuiteResult
 from .throughput import TARGETS, ThroughputResult
 from .upstream_calls import (
-    FAULTS,
     PROFILE_SECONDS,
     PROFILED,
     PROXIES,
     RETRY_PAIR,
     UpstreamResult,
 )
+from .upstream_down import FAULTS
 
 FAST_TIER_TARGET = 60.0
 RENDER_TARGET = 1.0

@@ -135,6 +135,24 @@ def _start(project: Path, target: Target, upstream: str, cert: Path | None) -> S
     return server
 
 
+def start_proxy(project: Path, name: str, app: str, upstream: str, **settings: str) -> Server:
+    """uvicorn serving `app` ("module:factory") with UVICORN_OPTIONS in front of the base URL
+    `upstream`, with the service's `settings` (by field name) in its environment. Its `url`
+    is `GET /items/1`."""
+    port = free_port()
+    uvicorn = project / ".venv" / "bin" / "uvicorn"
+    command = [str(uvicorn), app, *UVICORN_OPTIONS, "--host", "127.0.0.1", "--port", str(port)]
+    env = clean_env(
+        PYTHONPATH=str(REPO),
+        BENCH_UPSTREAM_BASE_URL=upstream,
+        **{f"{ENV_PREFIX}UPSTREAM_BASE_URL": upstream, f"{ENV_PREFIX}DOCS_ENABLED": "false"},
+        **{f"{ENV_PREFIX}{key.upper()}": value for key, value in settings.items()},
+    )
+    server = Server(name, command, project, env)
+    server.url = f"http://127.0.0.1:{port}/items/1"
+    return server
+
+
 def start_upstream(
     project: Path, name: str, tls: tuple[Path, Path] | None, mode: str = "ok"
 ) -> tuple[Server, int]:
