@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import ipaddress
 import json
+import math
 import re
 import shutil
 import statistics
@@ -95,13 +96,25 @@ def parse_wrk(output: str) -> Load:
     )
 
 
-def run_wrk(wrk: str, url: str, connections: int, duration: float, threads: int = 1) -> Load:
-    """One wrk run against `url` (loopback only)."""
+def run_wrk(  # noqa: PLR0913 - wrk's own options
+    wrk: str,
+    url: str,
+    connections: int,
+    duration: float,
+    *,
+    threads: int = 1,
+    timeout: float | None = None,
+) -> Load:
+    """One wrk run against `url` (loopback only). An answer slower than `timeout` seconds
+    (wrk's default: 2) counts as a socket timeout, and its latency is not recorded."""
     require_loopback(url)
+    # wrk takes whole seconds only.
     command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s"]
-    command += ["--latency", url]  # wrk takes whole seconds only
+    if timeout is not None:
+        command.append(f"--timeout={math.ceil(timeout)}s")
+    command += ["--latency", url]
     result = subprocess.run(  # noqa: S603 - wrk with a loopback URL
-        command, capture_output=True, text=True, check=True, timeout=duration + 60
+        command, capture_output=True, text=True, check=True, timeout=duration + (timeout or 0) + 60
     )
     return parse_wrk(result.stdout)
 

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable, Sequence
 
+from . import cpu_profile
 from .check_cost import CheckCost
 from .common import median
 from .database import ISOLATIONS, DatabaseResult
@@ -11,6 +12,14 @@ from .observability import VARIANTS as OBSERVABILITY_VARIANTS
 from .observability import ObservabilityResult
 from .suite_overhead import TESTCLIENT_FILTER, SuiteResult
 from .throughput import TARGETS, ThroughputResult
+from .upstream_calls import (
+    PROFILE_SECONDS,
+    PROFILED,
+    PROXIES,
+    RETRY_PAIR,
+    UpstreamResult,
+)
+from .upstream_down import FAULTS
 
 FAST_TIER_TARGET = 60.0
 RENDER_TARGET = 1.0
@@ -27,6 +36,12 @@ POOL_RATIO_TARGET = 3.0
 POSTGRES_GREEN_TARGET = 30.0
 # What each layer of observability may cost: the rate it keeps of the one before it.
 KEPT_SHARE_TARGET = 0.90
+# What the retry layer may cost a call that succeeds at once, as a share of the rate.
+RETRY_COST_TARGET = 0.03
+# The template's rate as a share of a bare Starlette proxy's.
+FLOOR_SHARE_TARGET = 0.80
+# A call to an upstream that is down ends by its deadline, plus the service's own work.
+DEADLINE_RATIO_TARGET = 1.05
 
 
 def _verdict(met: bool) -> str:
@@ -259,3 +274,160 @@ def observability_section(result: ObservabilityResult) -> list[str]:
             f"{rate['exporting'] / rate['metrics']:.1%} exporting"
         )
     return lines
+
+
+def _rate(load: Load) -> float:
+    return load.requests_per_second
+
+
+def upstream_section(result: UpstreamResult) -> list[str]:
+    """Part 6: the retry layer's cost, the floor, the upstream down, and the CPU profiles."""
+    main = result.concurrencies[0]
+    lines = [
+        f"### 6. Upstream calls: GET /items/1 through real uvicorn, {result.generator}; median "
+        f"of {result.main_rounds} interleaved {result.duration:g} s runs at {main} connections "
+        f"({result.rounds} at the others), after a warm-up",
+        "",
+    ]
+    loads, cpu = result.loads, result.cpu_us
+    rows = []
+    for proxy in PROXIES:
+        for connections in sorted(loads[proxy.key]):
+            load = loads[proxy.key][connections]
+            baseline = loads[proxy.baseline].get(connections)
+            row = _load_row(proxy.label, connections, load, baseline or load)
+            if baseline is None:  # the baseline was not loaded at this concurrency
+                row[-1] = ""
+            rows.append([*row, f"{cpu[proxy.key][connections]:,.0f}"])
+    header = ["target", "conns", "req/s", "p50 ms", "p99 ms", "errors", "baseline ÷ this"]
+    lines += _table([*header, "CPU µs/request"], rows)
+    lines += [
+        "",
+        "The one-attempt rows compare with the overridden twin, the others with the template.",
+        "",
+    ]
+    retrying, one_attempt = RETRY_PAIR
+    kept = 1 - RETRY_COST_TARGET
+    for connections in sorted(result.concurrencies):
+        ratio = _rate(loads[retrying][connections]) / _rate(loads[one_attempt][connections])
+        added = cpu[retrying][connections] / cpu[one_attempt][connections] - 1
+        lines.append(
+            f"- the retry layer at {connections} conns: with ÷ without = {ratio:.3f} by "
+            f"rate (target >= {kept:.2f}, a cost of at most {RETRY_COST_TARGET:.0%}: "
+            f"{_verdict(ratio >= kept)}); CPU per request {added:+.1%} (target <= "
+            f"+{RETRY_COST_TARGET:.0%}: {_verdict(added <= RETRY_COST_TARGET)})"
+        )
+        if connections == main:
+            by_rate = sorted(
+                _rate(round_[retrying]) / _rate(round_[one_attempt])
+                for round_ in result.rounds_at_main
+            )
+            by_cpu = sorted(
+                round_[retrying] / round_[one_attempt] - 1 for round_ in result.cpu_rounds_at_main
+            )
+            lines[-1] += (
+                f"; round by round {by_rate[0]:.3f} to {by_rate[-1]:.3f} by rate, "
+                f"{by_cpu[0]:+.1%} to {by_cpu[-1]:+.1%} by CPU (the spread is noise: the two "
+                "differ only by the retry layer)"
+            )
+    with_ns, without_ns = result.retry_ns["with_ns"], result.retry_ns["without_ns"]
+    per_request = (with_ns - without_ns) / 1000 / cpu["template"][main]
+    lines.append(
+        f"- the retry layer's own code, timed in-process with the attempt stubbed out: "
+        f"{with_ns:,.0f} ns a call with it, {without_ns:,.0f} ns without, "
+        f"{with_ns - without_ns:+,.0f} ns: {per_request:.3%} of the template's CPU per request "
+        f"(target <= {RETRY_COST_TARGET:.0%}: {_verdict(per_request <= RETRY_COST_TARGET)})"
+    )
+    share = _rate(loads["template"][main]) / _rate(loads["floor"][main])
+    override = _rate(loads["template"][main]) / _rate(loads[retrying][main])
+    lines += [
+        f"- FastAPI's dependency override itself at {main} conns (a test's tool, not the "
+        f"template's): template ÷ overridden = {override:.3f} by rate, "
+        f"{cpu[retrying][main] / cpu['template'][main] - 1:+.1%} CPU per request once any "
+        "override is set (FastAPI rebuilds each sub-dependency on every request)",
+        f"- the template's structure at {main} conns: it keeps {share:.1%} of the bare "
+        f"Starlette floor's rate (target >= {FLOOR_SHARE_TARGET:.0%}: "
+        f"{_verdict(share >= FLOOR_SHARE_TARGET)}), at "
+        f"{cpu['template'][main] / cpu['floor'][main]:.2f}x its CPU per request; the floor "
+        f"keeps {_rate(loads['floor'][main]) / _rate(loads['upstream'][main]):.1%} of the "
+        "upstream's own rate",
+        "",
+        *_faults(result, main),
+        "",
+        *_profiles(result, main),
+    ]
+    return lines
+
+
+def _faults(result: UpstreamResult, connections: int) -> list[str]:
+    lines = [
+        f"The upstream down: the template at {connections} connections, with real backoff "
+        "(stamina's testing mode is off in a served app); attempts as the upstream counted them.",
+        "",
+    ]
+    rows = []
+    for fault in FAULTS:
+        measured = result.faults[fault.mode]
+        load = measured.load
+        per_request = measured.attempts / measured.requests if measured.requests else 0.0
+        limits = (
+            f"deadline {fault.deadline:g} s, {fault.attempt_timeout:g} s an attempt, "
+            f"{fault.attempts} attempts"
+        )
+        rows.append(
+            [
+                fault.label,
+                limits,
+                measured.answer,
+                str(load.requests),
+                f"{load.p50_ms:,.0f}",
+                f"{load.p99_ms:,.0f}",
+                f"{load.p99_ms / 1000 / fault.deadline:.2f}",
+                f"{per_request:.2f}",
+            ]
+        )
+    header = ["upstream", "limits", "answer", "answers", "p50 ms", "p99 ms", "p99 ÷ deadline"]
+    lines += _table([*header, "attempts per request"], rows)
+    worst = max(result.faults[f.mode].load.p99_ms / 1000 / f.deadline for f in FAULTS)
+    lines += [
+        "",
+        f"- every p99 within its deadline (p99 ÷ deadline <= {DEADLINE_RATIO_TARGET:g}: the "
+        f"deadline plus the service's own work): {_verdict(worst <= DEADLINE_RATIO_TARGET)}",
+    ]
+    return lines
+
+
+def _profiles(result: UpstreamResult, connections: int) -> list[str]:
+    template, floor = (result.profiles.get(key) for key in PROFILED)
+    if not isinstance(template, cpu_profile.Profile):
+        return [f"Where the template's CPU goes: no profile ({template or 'not run'})."]
+    lines = [
+        f"Where the template's CPU goes: py-spy at {cpu_profile.RATE} Hz for "
+        f"{PROFILE_SECONDS:g} s under {connections} connections ({template.samples:,} samples "
+        "in which it ran), each sample counted for the code running then; CPU per request "
+        "from /proc, shared out by the samples, beside the floor's:",
+        "",
+    ]
+    rows = []
+    for layer in [*cpu_profile.LAYERS, "all"]:
+        if layer != "all" and not template.layers.get(layer):
+            continue
+        share = 1.0 if layer == "all" else template.share(layer)
+        rows.append([layer, f"{share:.1%}", _us(template, layer), _us(floor, layer)])
+    header = ["layer", "template: samples", "template: µs/request", "floor: µs/request"]
+    lines += _table(header, rows)
+    modules = sorted(template.template_modules.items(), key=lambda item: -item[1])
+    split = ", ".join(f"{name} {count / template.samples:.1%}" for name, count in modules)
+    lines += ["", f"- the template's modules one by one, in samples: {split or 'none sampled'}"]
+    if isinstance(floor, str):
+        lines.append(f"- the floor: no profile ({floor})")
+    return lines
+
+
+def _us(profile: cpu_profile.Profile | str | None, layer: str) -> str:
+    if not isinstance(profile, cpu_profile.Profile) or profile.cpu_per_request_us is None:
+        return ""
+    if layer == "all":
+        return f"{profile.cpu_per_request_us:,.0f}"
+    cost = profile.per_request_us(layer)
+    return "" if cost is None else f"{cost:,.0f}"

@@ -135,16 +135,40 @@ def _start(project: Path, target: Target, upstream: str, cert: Path | None) -> S
     return server
 
 
-def start_upstream(project: Path, name: str, tls: tuple[Path, Path] | None) -> tuple[Server, int]:
-    """bench.upstream_server in its own process (over TLS when given a certificate and key)."""
+def start_proxy(project: Path, name: str, app: str, upstream: str, **settings: str) -> Server:
+    """uvicorn serving `app` ("module:factory") with UVICORN_OPTIONS in front of the base URL
+    `upstream`, with the service's `settings` (by field name) in its environment. Its `url`
+    is `GET /items/1`."""
+    port = free_port()
+    uvicorn = project / ".venv" / "bin" / "uvicorn"
+    command = [str(uvicorn), app, *UVICORN_OPTIONS, "--host", "127.0.0.1", "--port", str(port)]
+    env = clean_env(
+        PYTHONPATH=str(REPO),
+        BENCH_UPSTREAM_BASE_URL=upstream,
+        **{f"{ENV_PREFIX}UPSTREAM_BASE_URL": upstream, f"{ENV_PREFIX}DOCS_ENABLED": "false"},
+        **{f"{ENV_PREFIX}{key.upper()}": value for key, value in settings.items()},
+    )
+    server = Server(name, command, project, env)
+    server.url = f"http://127.0.0.1:{port}/items/1"
+    return server
+
+
+def start_upstream(
+    project: Path, name: str, tls: tuple[Path, Path] | None, mode: str = "ok"
+) -> tuple[Server, int]:
+    """bench.upstream_server in its own process (over TLS when given a certificate and key;
+    with items down in any `mode` but "ok"). Its `url` is the one to poll until it answers."""
     port = free_port()
     python = project / ".venv" / "bin" / "python"
     command = [str(python), "-m", "bench.upstream_server", "--port", str(port)]
     if tls is not None:
         command += ["--cert", str(tls[0]), "--key", str(tls[1])]
+    if mode != "ok":
+        command += ["--mode", mode]
     server = Server(name, command, project, clean_env(PYTHONPATH=str(REPO)))
     if tls is None:
-        server.url = f"http://127.0.0.1:{port}/items/1"
+        path = "items/1" if mode == "ok" else "health"
+        server.url = f"http://127.0.0.1:{port}/{path}"
     return server, port
 
 
