@@ -154,25 +154,32 @@ class UpstreamClient:
             # Only relative paths stay below the configured base URL.
             raise ValueError(f"upstream paths must be relative, got {path!r}")
         payload = None if body is None else body.model_dump_json().encode()
-        settings = self._settings
         try:
             try:
                 # The first attempt runs bare: a call that succeeds pays nothing for retries.
                 return await self._attempt(method, path, payload)
             except UpstreamError as fault:
                 allowed = method in IDEMPOTENT if retry is None else retry
-                if not (fault.retryable and allowed and settings.upstream_retry_attempts > 1):
+                if not (fault.retryable and allowed and self._settings.upstream_retry_attempts > 1):
                     raise
-                return await retried(
-                    lambda: self._attempt(method, path, payload),
-                    fault,
-                    attempts=settings.upstream_retry_attempts,
-                    seconds_left=settings.upstream_deadline - (time.perf_counter() - started),
-                    retry_after_max=settings.upstream_retry_after_max,
-                )
+                return await self._retry(method, path, payload, fault, started)
         except UpstreamError as fault:
             _log_fault(fault, method, path, started)
             raise
+
+    async def _retry(
+        self, method: Method, path: str, payload: bytes | None, first: UpstreamError, started: float
+    ) -> tuple[int, bytes]:
+        """Attempts after the first, which failed with `first`. (A method of its own: a lambda
+        in `_exchange` would make its variables closure cells on every call, retried or not.)"""
+        settings = self._settings
+        return await retried(
+            lambda: self._attempt(method, path, payload),
+            first,
+            attempts=settings.upstream_retry_attempts,
+            seconds_left=settings.upstream_deadline - (time.perf_counter() - started),
+            retry_after_max=settings.upstream_retry_after_max,
+        )
 
     async def _attempt(self, method: Method, path: str, payload: bytes | None) -> tuple[int, bytes]:
         """One request: the status and body of a 2xx answer, or an UpstreamError."""
