@@ -106,6 +106,9 @@ def _start(
         **{
             f"{PREFIX}UPSTREAM_BASE_URL": upstream_url,
             f"{PREFIX}UPSTREAM_TIMEOUT": str(timeout),
+            # Room for one retry to start, not to finish: a fault that times out is answered
+            # at the deadline, a little after the second attempt began.
+            f"{PREFIX}UPSTREAM_DEADLINE": str(timeout * 1.5),
             f"{PREFIX}UPSTREAM_MAX_BODY_BYTES": "65536",
             f"{PREFIX}UPSTREAM_MAX_CONNECTIONS": str(max_connections),
         },

@@ -176,7 +176,7 @@ async def test_the_deadline_stops_the_retries(
 ) -> None:
     """An upstream that never answers: attempts stop at the deadline, with a 504, however
     many more the settings allow."""
-    deadline = 3 * ATTEMPT_TIMEOUT
+    deadline = 2 * ATTEMPT_TIMEOUT
     app = make_app(
         upstream_timeout=ATTEMPT_TIMEOUT, upstream_deadline=deadline, upstream_retry_attempts=10
     )
@@ -187,7 +187,7 @@ async def test_the_deadline_stops_the_retries(
             await _client(client.state).call("GET", "items/1", _Item)
         elapsed = time.monotonic() - started
     assert (caught.value.status_code, caught.value.detail) == (504, "upstream timed out")
-    assert 1 <= _attempts(upstream, before) <= 3
+    assert 1 <= _attempts(upstream, before) <= 2
     assert deadline <= elapsed < deadline + 1.0
 
 
