@@ -6,6 +6,7 @@ The fault tests add a probe route to an app of their own, so they need no model.
 import asyncio
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -34,6 +35,25 @@ def _with_probes(app: FastAPI) -> FastAPI:
     async def duplicate(session: DbSessionDep) -> None:
         await session.execute(text("CREATE TEMP TABLE probe (x int UNIQUE) ON COMMIT DROP"))
         await session.execute(text("INSERT INTO probe VALUES (1), (1)"))
+
+    @app.get("/probe/duplicate-at-commit")
+    async def duplicate_at_commit(session: DbSessionDep) -> dict[str, str]:
+        # A deferred constraint is checked by COMMIT, after the handler has returned.
+        await session.execute(
+            text(
+                "CREATE TEMP TABLE probe (x int UNIQUE DEFERRABLE INITIALLY DEFERRED) "
+                "ON COMMIT DROP"
+            )
+        )
+        await session.execute(text("INSERT INTO probe VALUES (1), (1)"))
+        return {"status": "handler done"}
+
+    @app.get("/probe/raise/{sqlstate}")
+    async def raise_sqlstate(sqlstate: str, session: DbSessionDep) -> None:
+        # PL/pgSQL raises any error code asked for, as the server would.
+        await session.execute(
+            text(f"DO $$ BEGIN RAISE EXCEPTION 'probe' USING ERRCODE = '{sqlstate}'; END $$")
+        )
 
     return app
 
@@ -105,6 +125,50 @@ async def test_a_constraint_violation_is_409(make_app: AppFactory, serve: Serve)
         response = await client.get("/probe/duplicate")
     assert response.status_code == 409
     assert response.json() == {"detail": "conflicts with data already stored"}
+
+
+async def test_a_failed_commit_is_the_answer(make_app: AppFactory, serve: Serve) -> None:
+    """The session commits before the response is sent: a commit that fails is the client's
+    answer (here a 409), never a 200 for work that was then lost."""
+    async with serve(_with_probes(make_app())) as client:
+        response = await client.get("/probe/duplicate-at-commit")
+    assert response.status_code == 409
+    assert response.json() == {"detail": "conflicts with data already stored"}
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "status_code", "detail"),
+    [
+        ("22003", 422, None),  # numeric value out of range
+        ("22021", 422, None),  # a character the encoding cannot hold (a NUL)
+        ("40001", 409, "changed by another request meanwhile: read it again"),  # serialization
+        ("40P01", 409, "changed by another request meanwhile: read it again"),  # deadlock
+        ("23505", 409, "conflicts with data already stored"),  # unique violation
+    ],
+)
+async def test_database_faults_are_answered(
+    make_app: AppFactory, serve: Serve, sqlstate: str, status_code: int, detail: str | None
+) -> None:
+    """A value the database cannot store is a 422 (in the shape of a validation error);
+    a transaction the database rolled back for a conflicting write, a 409."""
+    async with serve(_with_probes(make_app())) as client:
+        response = await client.get(f"/probe/raise/{sqlstate}")
+    assert response.status_code == status_code
+    if detail is not None:
+        assert response.json() == {"detail": detail}
+    else:
+        (problem,) = response.json()["detail"]
+        assert problem["type"] == "value_not_storable"
+
+
+async def test_an_unknown_database_error_is_a_json_500(make_app: AppFactory, serve: Serve) -> None:
+    """An error no rule answers (here a syntax error, a bug) is the last line of defence's
+    500, with the request id."""
+    async with serve(_with_probes(make_app())) as client:
+        response = await client.get("/probe/raise/42601")
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal error"}
+    assert "x-request-id" in response.headers
 
 
 async def test_an_exhausted_pool_is_503(make_app: AppFactory, serve: Serve) -> None:

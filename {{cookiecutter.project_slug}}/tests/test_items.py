@@ -60,7 +60,7 @@ async def test_upstream_faults_become_json_errors(
     async with serve(app) as client:
         response = await client.get("/items/1")
     assert response.status_code == fault.status_code
-    assert response.json() == {"detail": fault.detail}
+    assert response.json() == fault.body()
 
 
 async def test_unexpected_item_shape_is_502(

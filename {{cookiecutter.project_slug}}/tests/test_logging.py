@@ -4,6 +4,7 @@ import io
 import json
 import logging
 import re
+import subprocess
 import sys
 from typing import NamedTuple
 
@@ -213,3 +214,23 @@ def test_a_logged_exception_carries_its_traceback(log_lines: LogLines) -> None:
         assert line["level"] == "error"
         assert "RuntimeError: boom" in line["exception"]
         assert "Traceback (most recent call last)" in line["exception"]
+
+
+def test_a_warning_is_a_line_like_any_other() -> None:
+    """A warning (a library's deprecation, say) is written through the same handler, as
+    JSON, not raw on stderr. In a process of its own: pytest records warnings itself."""
+    script = (
+        "import warnings\n"
+        "from {{ cookiecutter.package_name }}.logs import configure_logging\n"
+        "configure_logging('INFO', 'json')\n"
+        "warnings.warn('an old way of doing it', DeprecationWarning, stacklevel=1)\n"
+    )
+    result = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-W", "always", "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (line,) = [json.loads(line) for line in result.stderr.splitlines()]
+    assert (line["logger"], line["level"]) == ("py.warnings", "warning")
+    assert "DeprecationWarning: an old way of doing it" in line["event"]

@@ -38,6 +38,12 @@ class Fault(NamedTuple):
     status_code: int
     detail: str
 
+    def body(self) -> object:
+        """The JSON the service answers: `{"detail": ...}`, a list of problems for a 422."""
+        if self.status_code == 422:
+            return {"detail": [{"loc": ["body"], "msg": self.detail, "type": "upstream_refused"}]}
+        return {"detail": self.detail}
+
 
 FAULTS = [
     Fault("status-500", 502, "upstream answered 500"),

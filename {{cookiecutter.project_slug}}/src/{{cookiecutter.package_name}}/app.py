@@ -5,11 +5,13 @@ from contextlib import asynccontextmanager
 from typing import TypedDict
 
 import aiohttp
-from fastapi import FastAPI
+from fastapi import FastAPI, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.trustedhost import TrustedHostMiddleware
 
 from . import __version__
+from .bodies import BodyLimits
 from .config import Settings
 {%- if cookiecutter.database == "postgres" %}
 from .db import Database, open_database
@@ -17,8 +19,9 @@ from .db import Database, open_database
 {%- if cookiecutter.database == "postgres" and cookiecutter.tracing %}
 from .db_tracing import trace_statements
 {%- endif %}
-from .errors import ServiceError, handle_service_error
+from .errors import JsonErrors, ServiceError, handle_service_error, handle_validation_error
 from .logs import configure_logging
+from .methods import HeadAsGet, handle_method_not_allowed
 {%- if cookiecutter.metrics %}
 from .metrics import Metrics
 {%- endif %}
@@ -90,6 +93,8 @@ def create_app(settings: Settings | None = None, drain: Drain | None = None) -> 
         redoc_url="/redoc" if settings.docs_enabled else None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
     app.add_middleware(DuringShutdown, drain=drain)
     if settings.cors_origins:
         app.add_middleware(
@@ -107,12 +112,16 @@ def create_app(settings: Settings | None = None, drain: Drain | None = None) -> 
 {%- if cookiecutter.metrics %}
     metrics.install(app)
 {%- endif %}
-    # Outermost: every answer carries the request id, a refused host's 400 included.
+    # Every answer JSON, and an unexpected exception a JSON 500, inside the request id (next),
+    # so that every answer carries it, a refused host's 400 and a 500 included.
+    app.add_middleware(JsonErrors)
     app.add_middleware(RequestId)
 {%- if cookiecutter.tracing %}
     tracing.instrument(app)
 {%- endif %}
     app.add_exception_handler(ServiceError, handle_service_error)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(status.HTTP_405_METHOD_NOT_ALLOWED, handle_method_not_allowed)
     for router in ROUTERS:
         app.include_router(router)
     return app

@@ -6,6 +6,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, status
+from pydantic import AfterValidator, Field
 from sqlalchemy import MetaData, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -17,19 +18,44 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm.exc import StaleDataError
 
 from .config import Settings
-from .errors import ErrorBody, ServiceError
+from .errors import HTTP_422, ErrorBody, ProblemsBody, ServiceError
 
 # How long /ready waits for the database to answer `SELECT 1`.
 READY_TIMEOUT_SECONDS = 2.0
-# PostgreSQL's error codes (SQLSTATE): a cancelled statement, and the integrity class.
+# PostgreSQL's error codes (SQLSTATE): a cancelled statement, and three classes: data
+# exceptions (a value out of range, a NUL in text), integrity violations, and transactions
+# rolled back (a serialization failure, a deadlock).
 _QUERY_CANCELED = "57014"
+_DATA_CLASS = "22"
 _INTEGRITY_CLASS = "23"
+_ROLLBACK_CLASS = "40"
+
+# What PostgreSQL's integer columns hold: bound every integer that reaches one where it enters
+# (a path or query parameter, a field), so the client gets a 422 that names it.
+INT4_MAX = 2**31 - 1  # Integer (int4), the default for an id
+INT8_MAX = 2**63 - 1  # BigInteger (int8), and LIMIT and OFFSET
+
+
+def storable_text(value: str) -> str:
+    """Text PostgreSQL can store: no NUL character (its text types cannot hold one)."""
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    return value
+
+
+# A str for a text column: `Annotated[StoredText, Field(max_length=...)]` in a model. The
+# pattern says the same in the OpenAPI, for clients and for the tests that generate input.
+StoredText = Annotated[
+    str, AfterValidator(storable_text), Field(json_schema_extra={"pattern": "^[^\x00]*$"})
+]
 
 # Pass as `responses=` to a route that uses the database, so its OpenAPI lists the faults.
 DATABASE_RESPONSES: dict[int | str, dict[str, Any]] = {
     status.HTTP_409_CONFLICT: {"model": ErrorBody},
+    HTTP_422: {"model": ProblemsBody},
     status.HTTP_503_SERVICE_UNAVAILABLE: {"model": ErrorBody},
     status.HTTP_504_GATEWAY_TIMEOUT: {"model": ErrorBody},
 }
@@ -78,6 +104,9 @@ class Database:
                 await session.commit()
             except DBAPIError as exc:
                 raise _translate(exc) from exc
+            except StaleDataError as exc:
+                # The ORM changed a row that another transaction changed or removed meanwhile.
+                raise DatabaseError(409, CHANGED_MEANWHILE) from exc
 
     async def problem(self) -> str | None:
         """Why the database cannot serve now, or None when `SELECT 1` answers in time."""
@@ -108,12 +137,24 @@ class Database:
             self._sessions, self._one_at_a_time = before
 
 
+CHANGED_MEANWHILE = "changed by another request meanwhile: read it again"
+
+
 def _translate(exc: DBAPIError) -> Exception:
+    """The answer for a driver's fault; any other is raised as it is (a 500)."""
     code = getattr(exc.orig, "sqlstate", None) or ""
     if code == _QUERY_CANCELED:
         return DatabaseError(504, "database statement timed out")
     if code.startswith(_INTEGRITY_CLASS):
         return DatabaseError(409, "conflicts with data already stored")
+    if code.startswith(_ROLLBACK_CLASS):
+        return DatabaseError(409, CHANGED_MEANWHILE)
+    if code.startswith(_DATA_CLASS):
+        # A value the route let through unbounded (an integer past its column's range, a
+        # NUL in text): refused as the client's, though the field is not known here.
+        return DatabaseError(
+            HTTP_422, "a value the database cannot store", kind="value_not_storable"
+        )
     if exc.connection_invalidated:
         return DatabaseError(503, "database unreachable")
     return exc

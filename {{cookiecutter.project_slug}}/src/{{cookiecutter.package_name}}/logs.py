@@ -86,6 +86,8 @@ def configure_logging(level: LogLevel = "INFO", log_format: LogFormat = "auto") 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # A warning (a library's deprecation, say) becomes a line like any other, not raw stderr.
+    logging.captureWarnings(True)
     for name in _UVICORN_LOGGERS:
         logger = logging.getLogger(name)
         logger.handlers.clear()

@@ -15,7 +15,7 @@ from fastapi import status
 from pydantic import BaseModel, ValidationError
 
 from .config import Settings
-from .errors import ErrorBody, UpstreamError
+from .errors import HTTP_422, ErrorBody, ProblemsBody, UpstreamError
 from .middleware import REQUEST_ID_HEADER, current_request_id
 from .retries import IDEMPOTENT, RETRIED_STATUSES, retried, seconds_to_wait
 
@@ -31,14 +31,15 @@ log = structlog.get_logger(__name__)
 PASSED_ON = {
     status.HTTP_404_NOT_FOUND: "not found upstream",
     status.HTTP_409_CONFLICT: "conflict upstream",
-    422: "refused upstream",  # Unprocessable Content: the upstream would not take the body
+    HTTP_422: "refused upstream",  # the upstream would not take the body it was sent
 }
 
 # Pass as `responses=` to a route that calls the upstream, so its OpenAPI lists the faults
-# (FastAPI lists 422 itself for a route that validates its input).
+# (the upstream's 422 has the shape of the service's own validation errors).
 UPSTREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status.HTTP_404_NOT_FOUND: {"model": ErrorBody},
     status.HTTP_409_CONFLICT: {"model": ErrorBody},
+    HTTP_422: {"model": ProblemsBody},
     status.HTTP_502_BAD_GATEWAY: {"model": ErrorBody},
     status.HTTP_504_GATEWAY_TIMEOUT: {"model": ErrorBody},
 }

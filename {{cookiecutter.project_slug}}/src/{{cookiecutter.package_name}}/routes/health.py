@@ -27,10 +27,9 @@ class Readiness(BaseModel):
     checks: dict[str, str]
 
 
-# Uptime monitors and load balancers often probe with HEAD: both probes answer it too (the
-# same handler, left out of the OpenAPI schema, where it would repeat the GET operation).
+# Uptime monitors and load balancers often probe with HEAD: every GET route answers it too
+# (methods.HeadAsGet).
 @router.get("/health")
-@router.head("/health", include_in_schema=False)
 async def health() -> Health:
     """Liveness: answers as long as the process serves requests."""
     return Health(status="ok")
@@ -40,7 +39,6 @@ async def health() -> Health:
     "/ready",
     responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"model": Readiness}},
 )
-@router.head("/ready", include_in_schema=False)
 async def ready(
     response: Response,
     drain: DrainDep,

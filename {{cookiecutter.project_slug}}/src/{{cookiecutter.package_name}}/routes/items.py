@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, Field
 
+from ..bodies import BODY_RESPONSES
 from ..dependencies import UpstreamDep
 from ..upstream import UPSTREAM_RESPONSES
 
@@ -30,7 +31,9 @@ async def read_item(item_id: Annotated[int, Path(ge=1)], upstream: UpstreamDep) 
     return await upstream.call("GET", f"items/{item_id}", Item)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=UPSTREAM_RESPONSES)
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, responses={**UPSTREAM_RESPONSES, **BODY_RESPONSES}
+)
 async def create_item(new_item: NewItem, upstream: UpstreamDep) -> Item:
     """Create an item upstream; a name it already has is a 409. Never retried: a POST
     that timed out may have created the item."""
