@@ -162,9 +162,16 @@ def uv_executable() -> str:
     return found
 
 
+# Left out of what rendered projects run with: the template's own virtualenv, and a setting
+# that keeps Python from caching bytecode, as no developer's machine does (each pytest run of
+# a rendered project would compile every module it imports again, hypothesis' and
+# schemathesis' some three hundred included).
+_NOT_PASSED_ON = frozenset({"VIRTUAL_ENV", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE"})
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """This environment without the template's own virtualenv, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
+    env = {k: v for k, v in os.environ.items() if k not in _NOT_PASSED_ON}
     env.update(extra)
     return env
 

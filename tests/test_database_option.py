@@ -154,6 +154,42 @@ def test_the_isolation_is_what_keeps_tests_apart(project: Path) -> None:
     assert "rows were committed to notes by an app of the test's own" in output
 
 
+def test_readme_recipe_with_the_database_works(project: Path) -> None:
+    """The generated README's route that uses the upstream and the database together, and
+    its tests, as written: they pass, and ruff and mypy --strict stay clean."""
+    readme = (project / "README.md").read_text("utf-8")
+    section = readme.split("### With the database", 1)[1].split("\n## ", 1)[0]
+    route, test = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    package = project / "src" / PACKAGE
+    added = [package / "routes" / "item_notes.py", project / "tests" / "test_item_notes.py"]
+    routes = package / "routes" / "__init__.py"
+    original = routes.read_text("utf-8")
+    registered = original.replace("items, notes\n", "item_notes, items, notes\n").replace(
+        "    notes.router,\n", "    notes.router,\n    item_notes.router,\n"
+    )
+    assert registered.count("item_notes") == 2, original
+    try:
+        for path, text in zip(added, (route, test), strict=True):
+            path.write_text(text, encoding="utf-8")
+        routes.write_text(registered, encoding="utf-8")
+        bin_dir = python_in(project / ".venv").parent
+        checks = [
+            [str(bin_dir / "ruff"), "check", "."],
+            [str(bin_dir / "ruff"), "format", "--check", "."],
+            [str(bin_dir / "mypy"), "--strict"],
+        ]
+        for command in checks:
+            result = run(command, project)
+            assert result.returncode == 0, f"{command[0]}:\n{result.stdout}{result.stderr}"
+        code, output, counts = _pytest(project, "tests/test_item_notes.py", "-p", "no:randomly")
+    finally:
+        routes.write_text(original, encoding="utf-8")
+        for path in added:
+            path.unlink(missing_ok=True)
+    assert code == 0, output
+    assert counts == {"passed": 2}
+
+
 def test_readme_local_database_serves_the_notes(project: Path, local_server: str) -> None:
     """The README's way to run locally: the development server (migrated), then the service
     against it under real uvicorn; a note goes in and comes back; Alembic finds nothing
