@@ -38,6 +38,7 @@ KEPT_ONLY_WHEN: Sequence[tuple[Mapping[str, Any], Sequence[str]]] = (
             "src/{package}/migrations",
             "src/{package}/models",
             "deploy/kubernetes/migrate",
+            "scripts",
             "tests/database.py",
             "tests/test_database.py",
             "tests/test_migrations.py",

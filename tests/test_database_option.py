@@ -54,9 +54,10 @@ def _pytest(project: Path, *args: str, **env: str) -> tuple[int, str, dict[str, 
 
 @pytest.fixture(name="local_server", scope="module")
 def fixture_local_server(project: Path) -> Iterator[str]:
-    """`python -m tests.database`, as the README has it: a development PostgreSQL with the
+    """`scripts/dev_database.py`, as the README has it: a development PostgreSQL with the
     service's database migrated; its URL."""
-    server = Service([str(python_in(project / ".venv")), "-m", "tests.database"], project)
+    script = ["scripts/dev_database.py"]
+    server = Service([str(python_in(project / ".venv")), *script], project)
     try:
         match = server.wait_for(rf"{PREFIX}DATABASE_URL='(.+)'", timeout=300)
         yield match.group(1)
@@ -142,10 +143,12 @@ def test_the_isolation_is_what_keeps_tests_apart(project: Path) -> None:
     load-bearing, and its absence is loud."""
     plugin = project / "tests" / "database.py"
     original = plugin.read_text("utf-8")
-    joined = 'async with state["database"].sessions_joined_to(connection):'
+    joined = "client.app.dependency_overrides[get_database] = joined_database\n"
+    left = "del client.app.dependency_overrides[get_database]\n"
     assert joined in original
+    assert left in original
     try:
-        plugin.write_text(original.replace(joined, "if True:"), encoding="utf-8")
+        plugin.write_text(original.replace(joined, "pass\n").replace(left, "pass\n"), "utf-8")
         code, output, counts = _pytest(project, "tests/test_notes.py", "-p", "no:randomly")
     finally:
         plugin.write_text(original, encoding="utf-8")

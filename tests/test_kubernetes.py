@@ -139,11 +139,12 @@ def test_each_kustomization_lists_exactly_the_manifests_beside_it(renders: Rende
                 assert _container(manifest)["image"] == image["name"]
 
 
-def test_grace_period_outlasts_the_pre_stop_sleep_and_the_graceful_shutdown(
+def test_grace_period_outlasts_the_pre_stop_sleep_and_the_whole_shutdown(
     renders: Renders,
 ) -> None:
     """terminationGracePeriodSeconds is longer than the preStop sleep plus the
-    graceful-shutdown timeout the env gives the server, and the drain is the preStop's."""
+    graceful-shutdown timeout the env gives the server plus the time each of the service's
+    parts may take to close, and the drain is the preStop's."""
     for _, project in _on(renders):
         deployment = _manifests(project)["Deployment"]
         pre_stop = _container(deployment)["lifecycle"]["preStop"]
@@ -151,9 +152,17 @@ def test_grace_period_outlasts_the_pre_stop_sleep_and_the_graceful_shutdown(
         sleep = pre_stop["sleep"]["seconds"]
         env = _env(deployment)
         shutdown = int(env[f"{PREFIX}GRACEFUL_SHUTDOWN_TIMEOUT"]["value"])
+        closing = float(env[f"{PREFIX}CLOSE_TIMEOUT"]["value"]) * _parts(project)
         assert sleep > 0
-        assert _pod(deployment)["terminationGracePeriodSeconds"] > sleep + shutdown
+        assert _pod(deployment)["terminationGracePeriodSeconds"] > sleep + shutdown + closing
         assert f"{PREFIX}DRAIN_DELAY" not in env
+
+
+def _parts(project: Path) -> int:
+    """How many parts the rendered service has (parts.py: the drain and those it lists)."""
+    parts = next((project / "src").glob("*/parts.py")).read_text("utf-8")
+    listed = parts.split("PARTS: list[PartFactory] = [", 1)[1].split("]", 1)[0]
+    return 1 + listed.count(".part,")
 
 
 def test_probes_ask_health_and_ready_on_the_named_port(renders: Renders) -> None:

@@ -3,7 +3,8 @@
 Everything here and every test share one event loop (see the asyncio settings in
 pyproject.toml), so the aiohttp session a lifespan opens works in every test.
 
-- `client`, `state`: the app most tests use, started once for the whole run.
+- `client`, `resources`: the app most tests use, started once for the whole run, and what
+  its lifespan opened.
 - `app`, `serve`: a new app for one test; change it (dependency overrides), then
   `async with serve(app) as client`.
 - `make_app`: a new app with other settings, such as another upstream or a shorter timeout.
@@ -21,9 +22,10 @@ import pytest
 import stamina
 from fastapi import FastAPI
 
-from {{ cookiecutter.package_name }}.app import State, create_app
+from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.logs import formatter
+from {{ cookiecutter.package_name }}.resources import Resources
 
 from .support import AppClient, AppFactory, LogLines, Serve, make_settings, serve
 from .upstream import Upstream, run_upstream
@@ -93,10 +95,10 @@ async def fixture_client(settings: Settings) -> AsyncIterator[AppClient]:
         yield client
 
 
-@pytest.fixture(name="state", scope="session")
-def fixture_state(client: AppClient) -> State:
-    """What that app's lifespan yielded: the very objects its requests use."""
-    return client.state
+@pytest.fixture(name="resources", scope="session")
+def fixture_resources(client: AppClient) -> Resources:
+    """What that app's lifespan opened: the very objects its requests use."""
+    return client.resources
 
 
 @pytest.fixture(name="make_app", scope="session")

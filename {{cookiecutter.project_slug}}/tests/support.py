@@ -13,15 +13,17 @@ from starlette.types import Receive, Scope, Send
 from {{ cookiecutter.package_name }}.app import State
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.dependencies import UpstreamDep
-from {{ cookiecutter.package_name }}.upstream import UpstreamClient
+from {{ cookiecutter.package_name }}.resources import Resources
 
 from .upstream import MAX_BODY_BYTES
 
 
 class AppClient(httpx.AsyncClient):
-    """An httpx client for one app served in-process, and what that app's lifespan yielded."""
+    """An httpx client for one app served in-process: the app, and the resources its
+    lifespan opened."""
 
-    state: State
+    app: FastAPI
+    resources: Resources
 
 
 # log_lines(): every line logged so far in the test, as the service writes it in JSON, parsed.
@@ -56,7 +58,8 @@ async def serve(app: FastAPI) -> AsyncIterator[AppClient]:
         # manager.app, not the bare app: it carries the lifespan's state into each request.
         transport = httpx.ASGITransport(app=manager.app)
         async with AppClient(transport=transport, base_url="http://test") as client:
-            client.state = cast(State, states[0])
+            client.app = app
+            client.resources = cast(State, states[0])["resources"]
             yield client
 
 
@@ -82,8 +85,3 @@ def calling_upstream(app: FastAPI) -> FastAPI:
         return await upstream.get_json(path)
 
     return app
-
-
-def upstream_client(state: State) -> UpstreamClient:
-    """The client a route gets from `UpstreamDep`, for a served app's lifespan state."""
-    return UpstreamClient(state["http_session"], state["settings"])

@@ -10,8 +10,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from {{ cookiecutter.package_name }}.app import State
-from {{ cookiecutter.package_name }}.db import DbSessionDep
+from {{ cookiecutter.package_name }}.db import Database, DbSessionDep
+from {{ cookiecutter.package_name }}.resources import Resources
 
 from .database import embedded_server, server_url
 from .support import AppFactory, Serve, free_port
@@ -71,9 +71,9 @@ async def test_ready_checks_the_database(client: httpx.AsyncClient) -> None:
     assert response.json()["checks"]["database"] == "ok"
 
 
-async def test_a_session_works_from_the_test_body(state: State) -> None:
+async def test_a_session_works_from_the_test_body(resources: Resources) -> None:
     """The lifespan's database serves a session opened straight from a test."""
-    async with state["database"].session() as session:
+    async with resources.get(Database).session() as session:
         assert await session.scalar(text("SELECT 40 + 2")) == 42
 
 
@@ -94,12 +94,12 @@ async def test_the_service_starts_and_says_not_ready_without_a_database(
 
 
 async def test_shutdown_closes_every_connection(
-    make_app: AppFactory, serve: Serve, state: State
+    make_app: AppFactory, serve: Serve, resources: Resources
 ) -> None:
     """Leaving the lifespan disposes of the pool: its connections are gone from the server."""
-    async with serve(make_app()) as client, client.state["database"].session() as session:
+    async with serve(make_app()) as client, client.resources.get(Database).session() as session:
         pid = await session.scalar(text("SELECT pg_backend_pid()"))
-    async with state["database"].engine.connect() as connection:
+    async with resources.get(Database).engine.connect() as connection:
         for _ in range(600):
             if not await connection.scalar(
                 text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
@@ -174,7 +174,7 @@ async def test_an_unknown_database_error_is_a_json_500(make_app: AppFactory, ser
 async def test_an_exhausted_pool_is_503(make_app: AppFactory, serve: Serve) -> None:
     """With every pooled connection taken, a request waits DATABASE_POOL_TIMEOUT, then 503."""
     app = _with_probes(make_app(database_pool_size=1, database_pool_timeout=0.2))
-    async with serve(app) as client, client.state["database"].engine.connect() as held:
+    async with serve(app) as client, client.resources.get(Database).engine.connect() as held:
         await held.execute(text("SELECT 1"))
         response = await client.get("/probe/query")
     assert response.status_code == 503

@@ -21,9 +21,8 @@ async def test_a_statement_is_a_span_of_its_request(app: FastAPI, serve: Serve) 
         return result
 
     exporter = InMemorySpanExporter()
-    tracing: Tracing = app.state.tracing
-    tracing.provider.add_span_processor(SimpleSpanProcessor(exporter))
     async with serve(app) as client:
+        client.resources.get(Tracing).provider.add_span_processor(SimpleSpanProcessor(exporter))
         response = await client.get("/probe/query")
     assert response.json() == 42
     finished = exporter.get_finished_spans()

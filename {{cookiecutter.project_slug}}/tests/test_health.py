@@ -4,6 +4,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from {{ cookiecutter.package_name }}.shutdown import Drain
+
 from .support import Serve
 
 
@@ -36,7 +38,7 @@ async def test_ready_is_503_once_the_drain_starts(app: FastAPI, serve: Serve) ->
     """From the moment shutdown begins, readiness fails (a load balancer stops choosing this
     replica) while liveness and every other route still answer."""
     async with serve(app) as client:
-        client.state["drain"].start()
+        client.resources.get(Drain).start()
         ready = await client.get("/ready")
         health = await client.get("/health")
     assert ready.status_code == 503

@@ -7,7 +7,8 @@ import pytest
 from fastapi import FastAPI
 
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.dependencies import get_settings
+from {{ cookiecutter.package_name }}.dependencies import get_settings, get_upstream
+from {{ cookiecutter.package_name }}.upstream import UpstreamClient, open_http_session
 
 from .support import AppFactory, Serve, make_settings, refused_url
 from .upstream import FAULTS, ITEMS, PRIVATE_HEADERS, Fault, Upstream
@@ -127,27 +128,30 @@ async def test_crafted_paths_never_reach_the_upstream(
     assert upstream.seen[before:] == []
 
 
-async def test_a_settings_override_reaches_the_handler(
+async def test_an_upstream_override_is_what_the_route_calls(
     app: FastAPI, serve: Serve, settings: Settings
 ) -> None:
-    """An override of get_settings is what the route reads: here, a body cap of 10 bytes."""
+    """An override of get_upstream is the client the route calls through: here, one with a
+    body cap of 10 bytes, on a session of the test's own."""
     tiny = settings.model_copy(update={"upstream_max_body_bytes": 10})
+    async with open_http_session(tiny) as session:
 
-    async def tiny_body_cap() -> Settings:
-        return tiny
+        async def tiny_body_cap() -> UpstreamClient:
+            return UpstreamClient(session, tiny)
 
-    app.dependency_overrides[get_settings] = tiny_body_cap
-    async with serve(app) as client:
-        response = await client.get("/items/1")
+        app.dependency_overrides[get_upstream] = tiny_body_cap
+        async with serve(app) as client:
+            response = await client.get("/items/1")
     assert response.status_code == 502
     assert response.json() == {"detail": "upstream response too large"}
 
 
-async def test_a_settings_override_does_not_move_the_session(
+async def test_a_settings_override_does_not_move_the_upstream(
     app: FastAPI, serve: Serve, upstream: Upstream
 ) -> None:
-    """The lifespan opened its session from the settings the app was built with: overriding
-    get_settings later leaves the session's upstream, token and timeouts where they were."""
+    """The upstream client was made once, from the settings the app was built with, when its
+    resources opened: overriding get_settings leaves its upstream, token, timeouts and limits
+    where they were (override get_upstream, or build the app from other settings)."""
     elsewhere = make_settings(upstream_base_url=refused_url())
 
     async def other_upstream() -> Settings:

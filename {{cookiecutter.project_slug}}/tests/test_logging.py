@@ -15,8 +15,9 @@ from fastapi import FastAPI
 
 from {{ cookiecutter.package_name }}.dependencies import UpstreamDep
 from {{ cookiecutter.package_name }}.logs import configure_logging
+from {{ cookiecutter.package_name }}.upstream import UpstreamClient
 
-from .support import AppFactory, LogLines, Serve, refused_url, upstream_client
+from .support import AppFactory, LogLines, Serve, refused_url
 from .upstream import Upstream
 
 TOKEN = "token-that-must-never-be-logged"  # noqa: S105 - a test value
@@ -64,7 +65,7 @@ async def test_the_request_id_reaches_the_upstream(
     async with serve(_calling_upstream(app)) as client:
         response = await client.get("/probe/headers", headers={"X-Request-ID": "trace-me-1"})
         before = len(upstream.received)
-        await upstream_client(client.state).get_json("headers")
+        await client.resources.get(UpstreamClient).get_json("headers")
     assert response.status_code == 200
     assert [request.path for request in upstream.with_header("X-Request-ID", "trace-me-1")] == [
         "/headers"

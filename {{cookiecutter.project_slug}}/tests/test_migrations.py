@@ -11,8 +11,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from {{ cookiecutter.package_name }} import models  # noqa: F401 - puts every table on Base.metadata
-from {{ cookiecutter.package_name }}.app import State
-from {{ cookiecutter.package_name }}.db import Base
+from {{ cookiecutter.package_name }}.db import Base, Database
+from {{ cookiecutter.package_name }}.resources import Resources
 
 from .database import create_database, drop_database, migrate
 
@@ -47,11 +47,11 @@ async def test_migrations_go_up_down_and_up_again(scratch: AsyncEngine) -> None:
     assert await _tables(scratch) == modelled | {"alembic_version"}
 
 
-async def test_models_and_migrations_agree(state: State) -> None:
+async def test_models_and_migrations_agree(resources: Resources) -> None:
     """Alembic's autogenerate, run against the migrated database, finds nothing to add."""
 
     def differences(connection: Connection) -> list[object]:
         return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
 
-    async with state["database"].engine.connect() as connection:
+    async with resources.get(Database).engine.connect() as connection:
         assert await connection.run_sync(differences) == []

@@ -7,9 +7,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import delete, func, select, text
 
-from {{ cookiecutter.package_name }}.app import State
-from {{ cookiecutter.package_name }}.db import INT4_MAX, INT8_MAX, DbSessionDep
+from {{ cookiecutter.package_name }}.db import INT4_MAX, INT8_MAX, Database, DbSessionDep
 from {{ cookiecutter.package_name }}.models import Note
+from {{ cookiecutter.package_name }}.resources import Resources
 
 from .support import AppFactory, Serve
 
@@ -24,9 +24,9 @@ async def _create(client: httpx.AsyncClient, title: str, body: str = "") -> dict
     return note
 
 
-async def _rows_outside_the_test(state: State) -> int:
+async def _rows_outside_the_test(resources: Resources) -> int:
     """How many notes a connection of its own sees: only what was really committed."""
-    async with state["database"].engine.connect() as connection:
+    async with resources.get(Database).engine.connect() as connection:
         return int(await connection.scalar(select(func.count()).select_from(Note)) or 0)
 
 
@@ -167,7 +167,9 @@ async def test_a_null_in_a_patch_leaves_the_field(client: httpx.AsyncClient) -> 
     assert untouched.json() == response.json()
 
 
-async def test_concurrent_requests_in_one_test(client: httpx.AsyncClient, state: State) -> None:
+async def test_concurrent_requests_in_one_test(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
     """Twenty requests at once through the shared app all succeed (one more, with a title
     taken, is a 409), all inside this test's transaction: nothing is committed outside it."""
     responses = await asyncio.gather(
@@ -176,21 +178,23 @@ async def test_concurrent_requests_in_one_test(client: httpx.AsyncClient, state:
     )
     assert sorted(response.status_code for response in responses) == [201] * 20 + [409]
     assert (await client.get("/notes")).json()["total"] == 20
-    assert await _rows_outside_the_test(state) == 0
+    assert await _rows_outside_the_test(resources) == 0
 
 
 async def test_what_the_app_commits_stays_inside_the_test(
-    client: httpx.AsyncClient, state: State
+    client: httpx.AsyncClient, resources: Resources
 ) -> None:
     """The app commits each request's session; in a test that commit is a SAVEPOINT of the
     test's transaction: visible to the app, invisible outside, gone after the test."""
     await _create(client, "kept only here")
     assert (await client.get("/notes")).json()["total"] == 1
-    assert await _rows_outside_the_test(state) == 0
+    assert await _rows_outside_the_test(resources) == 0
 
 
 @pytest.mark.committed
-async def test_two_transactions_race_for_a_title(client: httpx.AsyncClient, state: State) -> None:
+async def test_two_transactions_race_for_a_title(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
     """Marked committed: the app's sessions are real transactions, so two requests for the
     same title race at the database itself, and exactly one wins. The tables are emptied
     after the test."""
@@ -198,12 +202,12 @@ async def test_two_transactions_race_for_a_title(client: httpx.AsyncClient, stat
         *(client.post("/notes", json={"title": "only one"}) for _ in range(2))
     )
     assert sorted(response.status_code for response in responses) == [201, 409]
-    assert await _rows_outside_the_test(state) == 1
+    assert await _rows_outside_the_test(resources) == 1
 
 
-async def _until_a_request_waits_on_a_lock(state: State) -> None:
+async def _until_a_request_waits_on_a_lock(resources: Resources) -> None:
     """Return once a request's statement waits for a row lock the test holds."""
-    async with state["database"].engine.connect() as watcher:
+    async with resources.get(Database).engine.connect() as watcher:
         for _ in range(LOCK_POLLS):
             waiting = await watcher.scalar(
                 text(
@@ -218,17 +222,17 @@ async def _until_a_request_waits_on_a_lock(state: State) -> None:
 
 
 async def _race_a_deletion(
-    client: httpx.AsyncClient, state: State, method: str, body: dict[str, str] | None
+    client: httpx.AsyncClient, resources: Resources, method: str, body: dict[str, str] | None
 ) -> httpx.Response:
     """Send `method` to a note while the test holds its row; delete the row and commit once
     the request waits on it; the request's answer."""
     note = await _create(client, "contested")
-    async with state["database"].engine.connect() as holder:
+    async with resources.get(Database).engine.connect() as holder:
         await holder.execute(
             text("SELECT 1 FROM notes WHERE id = :id FOR UPDATE"), {"id": note["id"]}
         )
         request = asyncio.create_task(client.request(method, f"/notes/{note['id']}", json=body))
-        await _until_a_request_waits_on_a_lock(state)
+        await _until_a_request_waits_on_a_lock(resources)
         await holder.execute(delete(Note).where(Note.id == note["id"]))
         await holder.commit()
         return await request
@@ -236,20 +240,22 @@ async def _race_a_deletion(
 
 @pytest.mark.committed
 async def test_a_note_deleted_under_a_change_is_404(
-    client: httpx.AsyncClient, state: State
+    client: httpx.AsyncClient, resources: Resources
 ) -> None:
     """Marked committed: a PATCH whose note another transaction deletes while it waits is a
     404, not an error."""
-    response = await _race_a_deletion(client, state, "PATCH", {"body": "too late"})
+    response = await _race_a_deletion(client, resources, "PATCH", {"body": "too late"})
     assert response.status_code == 404
     assert response.json() == {"detail": "note not found"}
 
 
 @pytest.mark.committed
-async def test_a_note_deleted_twice_at_once_is_404(client: httpx.AsyncClient, state: State) -> None:
+async def test_a_note_deleted_twice_at_once_is_404(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
     """Marked committed: a DELETE that loses the race to another is a 404, with no warning
     (the suite's warnings are errors)."""
-    response = await _race_a_deletion(client, state, "DELETE", None)
+    response = await _race_a_deletion(client, resources, "DELETE", None)
     assert response.status_code == 404
 
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from {{ cookiecutter.package_name }}.app import State
+from {{ cookiecutter.package_name }}.resources import Resources
 from {{ cookiecutter.package_name }}.retries import seconds_to_wait
 from {{ cookiecutter.package_name }}.upstream import UpstreamClient, UpstreamError
 
@@ -30,9 +30,10 @@ class _Item(BaseModel):
     name: str
 
 
-def _client(state: State, **changes: Any) -> UpstreamClient:
+def _client(resources: Resources, **changes: Any) -> UpstreamClient:
     """A client on the served app's session, with these settings changed."""
-    return UpstreamClient(state["http_session"], state["settings"].model_copy(update=changes))
+    session = resources.get(UpstreamClient).session
+    return UpstreamClient(session, resources.settings.model_copy(update=changes))
 
 
 def _attempts(upstream: Upstream, before: int) -> int:
@@ -41,24 +42,24 @@ def _attempts(upstream: Upstream, before: int) -> int:
 
 @pytest.mark.parametrize("failures", [1, 2])
 async def test_a_read_that_fails_then_passes_succeeds(
-    state: State, upstream: Upstream, failures: int
+    resources: Resources, upstream: Upstream, failures: int
 ) -> None:
     """The caller sees the item; the upstream saw every failed attempt and the good one."""
     before = len(upstream.received)
     with upstream.failing(failures, 503):
-        item = await _client(state, upstream_retry_attempts=3).call("GET", "items/1", _Item)
+        item = await _client(resources, upstream_retry_attempts=3).call("GET", "items/1", _Item)
     assert item == _Item.model_validate(ITEMS[1])
     assert _attempts(upstream, before) == failures + 1
 
 
 @pytest.mark.parametrize("trouble", [502, 503, 504, "drop"])
 async def test_transient_faults_are_retried(
-    state: State, upstream: Upstream, trouble: int | Literal["drop"]
+    resources: Resources, upstream: Upstream, trouble: int | Literal["drop"]
 ) -> None:
     """A 502, 503 or 504, or a connection dropped before any answer, is tried again."""
     before = len(upstream.received)
     with upstream.failing(1, trouble):
-        await _client(state).call("GET", "items/1", _Item)
+        await _client(resources).call("GET", "items/1", _Item)
     assert _attempts(upstream, before) == 2
 
 
@@ -69,91 +70,97 @@ async def test_a_timed_out_attempt_is_retried(
     async with serve(make_app(upstream_timeout=ATTEMPT_TIMEOUT)) as client:
         before = len(upstream.received)
         with upstream.failing(1, "hang"):
-            item = await _client(client.state).call("GET", "items/1", _Item)
+            item = await _client(client.resources).call("GET", "items/1", _Item)
     assert item.id == 1
     assert _attempts(upstream, before) == 2
 
 
 @pytest.mark.parametrize("status_code", [400, 429, 500, 501])
 async def test_other_faults_are_not_retried(
-    state: State, upstream: Upstream, status_code: int
+    resources: Resources, upstream: Upstream, status_code: int
 ) -> None:
     """Any other answer is final: one attempt, a 502."""
     before = len(upstream.received)
     with upstream.failing(1, status_code), pytest.raises(UpstreamError) as caught:
-        await _client(state).call("GET", "items/1", _Item)
+        await _client(resources).call("GET", "items/1", _Item)
     assert (caught.value.status_code, _attempts(upstream, before)) == (502, 1)
 
 
-async def test_retries_stop_at_the_configured_attempts(state: State, upstream: Upstream) -> None:
+async def test_retries_stop_at_the_configured_attempts(
+    resources: Resources, upstream: Upstream
+) -> None:
     """Failing every time: exactly upstream_retry_attempts attempts, then the last fault."""
     before = len(upstream.received)
     with upstream.failing(100, 503), pytest.raises(UpstreamError) as caught:
-        await _client(state, upstream_retry_attempts=4).call("GET", "items/1", _Item)
+        await _client(resources, upstream_retry_attempts=4).call("GET", "items/1", _Item)
     assert (caught.value.status_code, caught.value.detail) == (502, "upstream answered 503")
     assert (_attempts(upstream, before), caught.value.attempts) == (4, 4)
 
 
 @pytest.mark.parametrize("method", ["POST", "PATCH"])
 async def test_writes_that_are_not_idempotent_are_never_retried(
-    state: State, upstream: Upstream, method: Literal["POST", "PATCH"]
+    resources: Resources, upstream: Upstream, method: Literal["POST", "PATCH"]
 ) -> None:
     """A POST or PATCH that failed may have taken effect: one attempt unless asked."""
     before = len(upstream.received)
     with upstream.failing(1, 503), pytest.raises(UpstreamError):
-        await _client(state).send(method, "no-content")
+        await _client(resources).send(method, "no-content")
     assert _attempts(upstream, before) == 1
 
 
-async def test_a_caller_can_opt_a_write_in(state: State, upstream: Upstream) -> None:
+async def test_a_caller_can_opt_a_write_in(resources: Resources, upstream: Upstream) -> None:
     """`retry=True` retries a POST the caller knows to be safe (an idempotency key, say)."""
     before = len(upstream.received)
     with upstream.failing(1, 503):
-        await _client(state).send("POST", "no-content", retry=True)
+        await _client(resources).send("POST", "no-content", retry=True)
     assert _attempts(upstream, before) == 2
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE"])
 async def test_idempotent_writes_are_retried(
-    state: State, upstream: Upstream, method: Literal["PUT", "DELETE"]
+    resources: Resources, upstream: Upstream, method: Literal["PUT", "DELETE"]
 ) -> None:
     """PUT and DELETE leave the upstream the same however often sent: retried."""
     before = len(upstream.received)
     with upstream.failing(1, 503):
-        await _client(state).send(method, "no-content")
+        await _client(resources).send(method, "no-content")
     assert _attempts(upstream, before) == 2
 
 
-async def test_a_caller_can_opt_a_read_out(state: State, upstream: Upstream) -> None:
+async def test_a_caller_can_opt_a_read_out(resources: Resources, upstream: Upstream) -> None:
     """`retry=False` makes one attempt, whatever the method."""
     before = len(upstream.received)
     with upstream.failing(1, 503), pytest.raises(UpstreamError):
-        await _client(state).call("GET", "items/1", _Item, retry=False)
+        await _client(resources).call("GET", "items/1", _Item, retry=False)
     assert _attempts(upstream, before) == 1
 
 
-async def test_retry_after_within_the_cap_is_waited_for(state: State, upstream: Upstream) -> None:
+async def test_retry_after_within_the_cap_is_waited_for(
+    resources: Resources, upstream: Upstream
+) -> None:
     """A 503 with a Retry-After the deadline leaves time for is retried."""
     before = len(upstream.received)
     with upstream.failing(1, 503, retry_after="2"):
-        await _client(state, upstream_deadline=10.0).call("GET", "items/1", _Item)
+        await _client(resources, upstream_deadline=10.0).call("GET", "items/1", _Item)
     assert _attempts(upstream, before) == 2
 
 
-async def test_retry_after_is_capped(state: State, upstream: Upstream) -> None:
+async def test_retry_after_is_capped(resources: Resources, upstream: Upstream) -> None:
     """A Retry-After longer than upstream_retry_after_max is cut down to it, so a retry
     still fits in the deadline."""
-    client = _client(state, upstream_deadline=5.0, upstream_retry_after_max=1.0)
+    client = _client(resources, upstream_deadline=5.0, upstream_retry_after_max=1.0)
     before = len(upstream.received)
     with upstream.failing(1, 503, retry_after="3600"):
         await client.call("GET", "items/1", _Item)
     assert _attempts(upstream, before) == 2
 
 
-async def test_a_wait_past_the_deadline_is_no_retry(state: State, upstream: Upstream) -> None:
+async def test_a_wait_past_the_deadline_is_no_retry(
+    resources: Resources, upstream: Upstream
+) -> None:
     """When the wait the upstream asks for ends after the deadline, the fault is answered
     at once rather than after a wait that could only end in a 504."""
-    client = _client(state, upstream_deadline=5.0, upstream_retry_after_max=30.0)
+    client = _client(resources, upstream_deadline=5.0, upstream_retry_after_max=30.0)
     before = len(upstream.received)
     with upstream.failing(1, 503, retry_after="20"), pytest.raises(UpstreamError) as caught:
         await client.call("GET", "items/1", _Item)
@@ -184,7 +191,7 @@ async def test_the_deadline_stops_the_retries(
         before = len(upstream.received)
         started = time.monotonic()
         with upstream.failing(100, "hang"), pytest.raises(UpstreamError) as caught:
-            await _client(client.state).call("GET", "items/1", _Item)
+            await _client(client.resources).call("GET", "items/1", _Item)
         elapsed = time.monotonic() - started
     assert (caught.value.status_code, caught.value.detail) == (504, "upstream timed out")
     assert 1 <= _attempts(upstream, before) <= 2
@@ -241,10 +248,10 @@ async def test_a_hanging_upstream_answers_every_request_by_the_deadline(
 
 
 async def test_a_failed_call_logs_its_attempts(
-    state: State, upstream: Upstream, log_lines: LogLines
+    resources: Resources, upstream: Upstream, log_lines: LogLines
 ) -> None:
     """The one line a failed call logs says how many attempts it made."""
     with upstream.failing(100, 503), pytest.raises(UpstreamError):
-        await _client(state, upstream_retry_attempts=3).call("GET", "items/1", _Item)
+        await _client(resources, upstream_retry_attempts=3).call("GET", "items/1", _Item)
     [line] = [line for line in log_lines() if line["event"] == "upstream call failed"]
     assert (line["attempts"], line["upstream_status"], line["upstream_method"]) == (3, 503, "GET")

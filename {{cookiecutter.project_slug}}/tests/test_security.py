@@ -7,8 +7,9 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.upstream import UpstreamClient
 
-from .support import AppFactory, Serve, upstream_client
+from .support import AppFactory, Serve
 
 ORIGIN = "https://app.example.com"
 HOST = "api.example.com"
@@ -87,5 +88,5 @@ def test_token_does_not_leak_into_repr() -> None:
 async def test_token_is_sent_to_the_upstream(make_app: AppFactory, serve: Serve) -> None:
     """With a token set, every upstream call carries it as a bearer token."""
     async with serve(make_app(upstream_token=SecretStr("s3cret-token"))) as client:
-        body = await upstream_client(client.state).get_json("headers")
+        body = await client.resources.get(UpstreamClient).get_json("headers")
     assert body == {"authorization": "Bearer s3cret-token"}

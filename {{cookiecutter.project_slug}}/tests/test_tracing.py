@@ -1,8 +1,9 @@
 """Tracing: a server span, a client span for the upstream call with `traceparent` sent on,
-one tracer provider per app, flushed when its lifespan ends."""
+one tracer provider per app, flushed when its lifespan ends, in bounded time."""
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,32 +15,27 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from {{ cookiecutter.package_name }}.resources import Resources
 from {{ cookiecutter.package_name }}.tracing import DEFAULT_SERVICE_NAME, Tracing
 
-from .support import AppFactory, Serve, calling_upstream
+from .support import AppFactory, Serve, calling_upstream, make_settings, refused_url
 from .upstream import Upstream
 
 
-def _record(app: FastAPI, exporter: InMemorySpanExporter | None = None) -> InMemorySpanExporter:
-    """Keep every span `app` finishes in memory, as it finishes."""
-    exporter = exporter or InMemorySpanExporter()
-    tracing: Tracing = app.state.tracing
-    tracing.provider.add_span_processor(SimpleSpanProcessor(exporter))
+def _record(resources: Resources) -> InMemorySpanExporter:
+    """Keep every span a served app finishes from now on in memory, as it finishes."""
+    exporter = InMemorySpanExporter()
+    resources.get(Tracing).provider.add_span_processor(SimpleSpanProcessor(exporter))
     return exporter
 
 
-@pytest.fixture(name="spans")
-def fixture_spans(app: FastAPI) -> InMemorySpanExporter:
-    """The spans this test's own `app` finishes, in memory."""
-    return _record(calling_upstream(app))
-
-
 async def test_the_trace_crosses_the_upstream_hop(
-    app: FastAPI, spans: InMemorySpanExporter, serve: Serve, upstream: Upstream
+    app: FastAPI, serve: Serve, upstream: Upstream
 ) -> None:
     """The upstream call is a client span inside the request's server span, and the
     `traceparent` the upstream received names that trace and that client span."""
-    async with serve(app) as client:
+    async with serve(calling_upstream(app)) as client:
+        spans = _record(client.resources)
         response = await client.get("/probe/items/1", headers={"X-Request-ID": "traced-1"})
     assert response.status_code == 200
     finished = spans.get_finished_spans()
@@ -60,9 +56,9 @@ async def test_the_trace_crosses_the_upstream_hop(
 
 async def test_each_app_keeps_its_own_spans(make_app: AppFactory, serve: Serve) -> None:
     """Two apps in one run: each provider sees its own app's requests, never the other's."""
-    first, second = make_app(), make_app()
-    first_spans, second_spans = _record(first), _record(second)
-    async with serve(first) as first_client, serve(second) as second_client:
+    async with serve(make_app()) as first_client, serve(make_app()) as second_client:
+        first_spans = _record(first_client.resources)
+        second_spans = _record(second_client.resources)
         await first_client.get("/health")
         await first_client.get("/ready")
         await second_client.get("/health")
@@ -76,10 +72,10 @@ async def test_each_app_keeps_its_own_spans(make_app: AppFactory, serve: Serve) 
 async def test_shutdown_flushes_what_is_left(app: FastAPI, serve: Serve) -> None:
     """Spans still waiting in a batch when the lifespan ends are exported, not dropped."""
     exporter = InMemorySpanExporter()
-    tracing: Tracing = app.state.tracing
-    # A batch that would wait a minute: only the shutdown's flush can send it sooner.
-    tracing.provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=60_000))
     async with serve(app) as client:
+        # A batch that would wait a minute: only the shutdown's flush can send it sooner.
+        batch = BatchSpanProcessor(exporter, schedule_delay_millis=60_000)
+        client.resources.get(Tracing).provider.add_span_processor(batch)
         await client.get("/health")
         assert exporter.get_finished_spans() == ()
     assert [span.name for span in exporter.get_finished_spans()] == ["GET /health"]
@@ -129,11 +125,49 @@ async def test_spans_go_where_the_otel_variables_say(
     assert attributes["service.name"] == DEFAULT_SERVICE_NAME
 
 
-async def test_nothing_is_exported_without_a_collector(app: FastAPI) -> None:
+async def test_nothing_is_exported_without_a_collector() -> None:
     """With no OTEL_EXPORTER_OTLP_* endpoint set, no exporter starts: an exporting batch
     would run a thread of its own."""
-    tracing: Tracing = app.state.tracing
+    settings = make_settings()
     before = set(threading.enumerate())
-    async with tracing.running():
+    async with Tracing(settings).open(Resources(settings)):
         during = set(threading.enumerate())
     assert during == before
+
+
+@asynccontextmanager
+async def _hanging_collector() -> AsyncIterator[str]:
+    """A collector that takes every export and never answers."""
+
+    async def hang(_request: web.Request) -> web.Response:
+        await asyncio.Event().wait()
+        return web.Response()  # pragma: no cover - never reached
+
+    collector = web.Application()
+    collector.router.add_post("/v1/traces", hang)
+    runner = web.AppRunner(collector, access_log=None, handler_cancellation=True)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        yield f"http://{host}:{port}/v1/traces"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("collector", ["refused", "hanging"])
+async def test_a_collector_that_is_down_delays_shutdown_by_close_timeout_at_most(
+    make_app: AppFactory, serve: Serve, monkeypatch: pytest.MonkeyPatch, collector: str
+) -> None:
+    """Spans left to export to a collector that refuses connections, or never answers, hold
+    up shutdown for CLOSE_TIMEOUT at most: the exporter's own retries would take 10 s."""
+    async with _hanging_collector() as hanging:
+        endpoint = refused_url() + "v1/traces" if collector == "refused" else hanging
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint)
+        async with serve(make_app(close_timeout=1.0)) as client:
+            await client.get("/health")  # a span left in the batch
+            leaving = time.perf_counter()
+        took = time.perf_counter() - leaving
+    # 1 s of budget; the exporter alone would retry for 10 s. 4 s leaves a busy machine room.
+    assert took < 4.0, took

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # (Kubernetes' preStop).
     drain_delay: Annotated[float, Field(ge=0)] = 0.0
     max_header_bytes: Annotated[int, Field(ge=1024)] = 16_384
+    # Seconds each resource may take to close at shutdown (the last spans' export included).
+    close_timeout: Seconds = 5.0
     # The largest request body taken (a 413 past it), under any server.
     max_body_bytes: Annotated[int, Field(ge=1)] = 1_048_576
 

@@ -1,17 +1,20 @@
-"""The database: an engine the lifespan owns, one session per request, faults as JSON."""
+"""The database: an engine and its pool, one session per request, faults as JSON.
+
+`DatabasePart` is the part of the service (see resources.py) that holds the pool open;
+handlers get a session through `DbSessionDep`, made from the `Database` it opens.
+"""
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, status
+from fastapi import Depends, FastAPI, status
 from pydantic import AfterValidator, Field
 from sqlalchemy import MetaData, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -21,7 +24,9 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm.exc import StaleDataError
 
 from .config import Settings
+from .dependencies import ResourcesDep
 from .errors import HTTP_422, ErrorBody, ProblemsBody, ServiceError
+from .resources import Resources
 
 # How long /ready waits for the database to answer `SELECT 1`.
 READY_TIMEOUT_SECONDS = 2.0
@@ -81,18 +86,19 @@ class DatabaseError(ServiceError):
 
 
 class Database:
-    """The engine, and the sessions requests get from it."""
+    """The engine, and the sessions requests get from it (made by `sessions`)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession] | None = None
+    ) -> None:
         self.engine = engine
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self._one_at_a_time: AbstractAsyncContextManager[object] = nullcontext()
+        self.sessions = sessions or async_sessionmaker(engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session, connected before it is handed out, committed when the block ends
         without an error and rolled back when it raises; driver faults become DatabaseError."""
-        async with self._one_at_a_time, self._sessions() as session:
+        async with self.sessions() as session:
             try:
                 await session.connection()
             except PoolTimeoutError as exc:
@@ -121,21 +127,6 @@ class Database:
             return "unreachable"
         return None
 
-    @asynccontextmanager
-    async def sessions_joined_to(self, connection: AsyncConnection) -> AsyncIterator[None]:
-        """Until the block ends, every session joins `connection`'s transaction through a
-        SAVEPOINT, one session at a time: the tests' isolation, rolled back with that
-        transaction. A commit releases only the session's SAVEPOINT."""
-        before = self._sessions, self._one_at_a_time
-        self._sessions = async_sessionmaker(
-            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
-        )
-        self._one_at_a_time = asyncio.Lock()
-        try:
-            yield
-        finally:
-            self._sessions, self._one_at_a_time = before
-
 
 CHANGED_MEANWHILE = "changed by another request meanwhile: read it again"
 
@@ -160,6 +151,30 @@ def _translate(exc: DBAPIError) -> Exception:
     return exc
 
 
+class DatabasePart:
+    """The part that holds the engine and its pool open (see resources.py)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def install(self, app: FastAPI) -> None:
+        """Nothing to add to the app: handlers take a session as `DbSessionDep`."""
+
+    @asynccontextmanager
+    async def open(self, resources: Resources) -> AsyncIterator[None]:
+        """Create the engine and its pool, add the `Database` and its check for /ready;
+        dispose of the pool at the end."""
+        async with open_database(self.settings) as database:
+            resources.add(database)
+            resources.checks["database"] = database.problem
+            yield
+
+
+def part(settings: Settings) -> DatabasePart:
+    """This module's part of the service (parts.py)."""
+    return DatabasePart(settings)
+
+
 @asynccontextmanager
 async def open_database(settings: Settings) -> AsyncIterator[Database]:
     """Create the engine and its pool, and dispose of them on the way out."""
@@ -181,21 +196,21 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
         await engine.dispose()
 
 
-async def get_database(request: Request) -> Database:
-    """The database the lifespan opened."""
-    database: Database = request.state.database
-    return database
+async def get_database(resources: ResourcesDep) -> Database:
+    """The database the resources opened."""
+    return resources.get(Database)
 
 
-async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+async def get_db_session(database: DatabaseDep) -> AsyncIterator[AsyncSession]:
     """One session for the request: committed after the handler returns, before the
     response is sent, or rolled back if it raised."""
-    database: Database = request.state.database
     async with database.session() as session:
         yield session
 
 
-DatabaseDep = Annotated[Database, Depends(get_database)]
 # scope="function": the session ends (commits) before the response is sent, so a failed
 # commit is the client's answer, not an error after a 200.
 DbSessionDep = Annotated[AsyncSession, Depends(get_db_session, scope="function")]

@@ -1,7 +1,9 @@
-"""Dependencies that hand the lifespan's resources to route handlers.
+"""Dependencies that hand the service's resources to route handlers.
 
-They are `async def` although they await nothing: FastAPI runs a plain `def` dependency in
-its thread pool, a hop that costs more than the lookup itself on every request.
+Each resource has one: a test that overrides it (`app.dependency_overrides`) changes what
+every handler and every dependency built on it gets. They are `async def` although they
+await nothing: FastAPI runs a plain `def` dependency in its thread pool, a hop that costs
+more than the lookup itself on every request.
 """
 
 from typing import Annotated
@@ -10,42 +12,37 @@ import aiohttp
 from fastapi import Depends, Request
 
 from .config import Settings
-from .middleware import Drain
+from .resources import Resources
 from .upstream import UpstreamClient
 
 
-async def get_http_session(request: Request) -> aiohttp.ClientSession:
-    """The aiohttp session the lifespan opened; shared by every request."""
-    http_session: aiohttp.ClientSession = request.state.http_session
-    return http_session
+async def get_resources(request: Request) -> Resources:
+    """What the app's lifespan opened (resources.py); the same for every request."""
+    resources: Resources = request.state.resources
+    return resources
 
 
-async def get_settings(request: Request) -> Settings:
-    """The settings the application was built with.
-
-    Overriding this dependency (in a test, say) changes what handlers read, not the session:
-    the lifespan opened that from the settings given to `create_app`, so build the app from
-    other settings to point it at another upstream.
-    """
-    settings: Settings = request.state.settings
-    return settings
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
-async def get_drain(request: Request) -> Drain:
-    """Whether the server has begun to shut down (readiness turns 503 when it has)."""
-    drain: Drain = request.state.drain
-    return drain
+async def get_settings(resources: ResourcesDep) -> Settings:
+    """The settings the resources were opened with (those the app was built with)."""
+    return resources.settings
+
+
+async def get_upstream(resources: ResourcesDep) -> UpstreamClient:
+    """JSON calls to the upstream through the one session, within the settings' limits (body
+    size, retries, deadline)."""
+    return resources.get(UpstreamClient)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+UpstreamDep = Annotated[UpstreamClient, Depends(get_upstream)]
+
+
+async def get_http_session(upstream: UpstreamDep) -> aiohttp.ClientSession:
+    """The aiohttp session the upstream client calls through, for a call of your own."""
+    return upstream.session
 
 
 HttpSessionDep = Annotated[aiohttp.ClientSession, Depends(get_http_session)]
-DrainDep = Annotated[Drain, Depends(get_drain)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-
-
-async def get_upstream(http_session: HttpSessionDep, settings: SettingsDep) -> UpstreamClient:
-    """JSON calls to the upstream through the shared session, within the settings' limits
-    (body size, retries, deadline)."""
-    return UpstreamClient(http_session, settings)
-
-
-UpstreamDep = Annotated[UpstreamClient, Depends(get_upstream)]

@@ -3,7 +3,7 @@
 `configure_logging` sets the process's logging once the settings are known (`create_app`
 calls it). One handler on the root logger writes each line, the service's and uvicorn's
 (errors and access) alike, as JSON or as readable text, with whatever is bound to the
-request being served: its `request_id` (see `middleware.RequestId`).
+request being served: its `request_id` (see `request_id.RequestId`).
 
 Logging belongs to the process, not to an app: the last app built sets it.
 """

@@ -2,25 +2,34 @@
 
 Never the process's default registry: several apps built in one process (the tests build
 many) would collide on the same time series. Requests are labelled by route template
-(`/items/{item_id}`, never the path a client sent) so the series stay few.
+(`/items/{item_id}`, never the path a client sent) so the series stay few. `Metrics` is the
+part of the service (see resources.py) that holds the registry.
 """
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import SimpleNamespace
 
 import aiohttp
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .config import Settings
+from .dependencies import ResourcesDep
+from .resources import Resources
 
 UNMATCHED = "<unmatched>"  # the route label of a request no route took (a 404)
 
 
 class Metrics:
-    """One app's registry and the series the service keeps."""
+    """The part that measures (see resources.py): one app's registry and the series the
+    service keeps."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "http_requests",
@@ -47,9 +56,15 @@ class Metrics:
 
     def install(self, app: FastAPI) -> None:
         """Measure every request `app` serves, and serve the registry at `/metrics`."""
-        app.state.metrics = self
         app.add_middleware(MeasureRequests, metrics=self)
         app.add_api_route("/metrics", serve_metrics, include_in_schema=False)
+
+    @asynccontextmanager
+    async def open(self, resources: Resources) -> AsyncIterator[None]:
+        """Measure the calls through the HTTP session (it opens later); serve `/metrics`."""
+        resources.add(self)
+        resources.http_trace_configs.append(self.http_trace_config())
+        yield
 
     def http_trace_config(self) -> aiohttp.TraceConfig:
         """For the upstream session: the time of each call, by outcome."""
@@ -86,10 +101,15 @@ class Metrics:
         self.upstream_seconds.labels(method=method, outcome=outcome).observe(elapsed)
 
 
-async def serve_metrics(request: Request) -> Response:
+def part(settings: Settings) -> Metrics:
+    """This module's part of the service (parts.py)."""
+    return Metrics(settings)
+
+
+async def serve_metrics(resources: ResourcesDep) -> Response:
     """The app's series in Prometheus's text format."""
-    metrics: Metrics = request.app.state.metrics
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    registry = resources.get(Metrics).registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 class MeasureRequests:

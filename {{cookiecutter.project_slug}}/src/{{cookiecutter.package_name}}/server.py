@@ -10,7 +10,7 @@ import uvicorn
 
 from .app import create_app
 from .config import Settings
-from .middleware import Drain
+from .shutdown import Drain
 
 log = structlog.get_logger(__name__)
 

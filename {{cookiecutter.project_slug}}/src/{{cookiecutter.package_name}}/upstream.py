@@ -1,4 +1,8 @@
-"""Calls to the upstream service: one shared session, bounded in time and size, faults as JSON."""
+"""Calls to the upstream service: one shared session, bounded in time and size, faults as JSON.
+
+`UpstreamPart` is the part of the service (see resources.py) that holds the session open;
+handlers call the upstream through the `UpstreamClient` it makes (`UpstreamDep`).
+"""
 
 import json
 import logging
@@ -11,15 +15,23 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
-from fastapi import status
+from fastapi import FastAPI, status
 from pydantic import BaseModel, ValidationError
 
 from .config import Settings
 from .errors import HTTP_422, ErrorBody, ProblemsBody, UpstreamError
-from .middleware import REQUEST_ID_HEADER, current_request_id
+from .request_id import REQUEST_ID_HEADER, current_request_id
+from .resources import Resources
 from .retries import IDEMPOTENT, RETRIED_STATUSES, retried, seconds_to_wait
 
-__all__ = ["UPSTREAM_RESPONSES", "UpstreamClient", "UpstreamError", "open_http_session"]
+__all__ = [
+    "UPSTREAM_RESPONSES",
+    "UpstreamClient",
+    "UpstreamError",
+    "UpstreamPart",
+    "open_http_session",
+    "part",
+]
 
 _CHUNK_BYTES = 64 * 1024
 M = TypeVar("M", bound=BaseModel)
@@ -93,8 +105,37 @@ def _request_id_config() -> aiohttp.TraceConfig:
     return config
 
 
+class UpstreamPart:
+    """The part that holds the HTTP session open: every call to the upstream goes through it,
+    by the `UpstreamClient` this part makes once, when it opens."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def install(self, app: FastAPI) -> None:
+        """Nothing to add to the app: handlers take the client as `UpstreamDep`."""
+
+    @asynccontextmanager
+    async def open(self, resources: Resources) -> AsyncIterator[None]:
+        """Open the session (watched by what `resources` has to watch it with), add the
+        client and a check of the session for /ready; close the session at the end."""
+        async with open_http_session(self.settings, resources.http_trace_configs) as session:
+            resources.add(UpstreamClient(session, self.settings))
+
+            async def problem() -> str | None:
+                return "closed" if session.closed else None
+
+            resources.checks["http_session"] = problem
+            yield
+
+
+def part(settings: Settings) -> UpstreamPart:
+    """This module's part of the service (parts.py)."""
+    return UpstreamPart(settings)
+
+
 class UpstreamClient:
-    """JSON calls to the upstream through the lifespan's session, within `settings`' limits.
+    """JSON calls to the upstream through one session, within `settings`' limits.
 
     Every fault raises `UpstreamError` with the status the client gets (PASSED_ON, else 502,
     or 504 for time). GET, PUT and DELETE are retried on transient faults; POST and PATCH
@@ -106,6 +147,11 @@ class UpstreamClient:
     def __init__(self, session: aiohttp.ClientSession, settings: Settings) -> None:
         self._session = session
         self._settings = settings
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The aiohttp session the calls go through."""
+        return self._session
 
     async def call(
         self,

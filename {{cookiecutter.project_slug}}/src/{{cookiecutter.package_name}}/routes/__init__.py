@@ -1,15 +1,14 @@
+{%- set routers = [
+    "health",
+    "items" if cookiecutter.include_example_route,
+    "notes" if cookiecutter.include_example_route and cookiecutter.database == "postgres",
+] | select | list -%}
 """Every router the application serves, in the order they are mounted."""
 
 from fastapi import APIRouter
 
-from . import health{% if cookiecutter.include_example_route %}, items{% endif %}{% if cookiecutter.include_example_route and cookiecutter.database == "postgres" %}, notes{% endif %}
+from . import {{ routers | join(", ") }}
 
 ROUTERS: list[APIRouter] = [
-    health.router,
-{%- if cookiecutter.include_example_route %}
-    items.router,
-{%- endif %}
-{%- if cookiecutter.include_example_route and cookiecutter.database == "postgres" %}
-    notes.router,
-{%- endif %}
+    {{ routers | join(".router,\n    ") }}.router,
 ]

@@ -1,14 +1,12 @@
 """Liveness and readiness probes."""
 
+import asyncio
 from typing import Literal
 
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
-{% if cookiecutter.database == "postgres" -%}
-from ..db import DatabaseDep
-{% endif -%}
-from ..dependencies import DrainDep, HttpSessionDep
+from ..dependencies import ResourcesDep
 
 router = APIRouter(tags=["health"])
 
@@ -39,25 +37,13 @@ async def health() -> Health:
     "/ready",
     responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"model": Readiness}},
 )
-async def ready(
-    response: Response,
-    drain: DrainDep,
-    http_session: HttpSessionDep,
-{%- if cookiecutter.database == "postgres" %}
-    database: DatabaseDep,
-{%- endif %}
-) -> Readiness:
+async def ready(response: Response, resources: ResourcesDep) -> Readiness:
     """Readiness: 503 unless every resource the service needs can serve, and from the moment
     the server begins to shut down."""
-    problems = {
-        "server": "shutting down" if drain.started else None,
-        "http_session": "closed" if http_session.closed else None,
-{%- if cookiecutter.database == "postgres" %}
-        "database": await database.problem(),
-{%- endif %}
-    }
-    checks = {name: problem or "ok" for name, problem in problems.items()}
-    if any(problems.values()):
+    names = list(resources.checks)
+    problems = await asyncio.gather(*(check() for check in resources.checks.values()))
+    checks = {name: problem or "ok" for name, problem in zip(names, problems, strict=True)}
+    if any(problems):
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return Readiness(status="not ready", checks=checks)
     return Readiness(status="ready", checks=checks)

@@ -1,18 +1,18 @@
-"""Pure ASGI middleware: it wraps the application without buffering or re-reading requests."""
+"""Shutting down without failing a request: the drain, and what the service answers meanwhile.
+
+`Drain` is the part of the service (see resources.py) that knows whether the process has
+begun to stop; `server.DrainingServer` starts it at SIGTERM.
+"""
 
 import asyncio
 import json
-import re
-import uuid
-from contextvars import ContextVar
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-import structlog
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-REQUEST_ID_HEADER = "X-Request-ID"
-# An incoming id is kept when it is this: short, printable, nothing a log or header would mangle.
-_WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+from .resources import Resources
 
 _CLOSE = (b"connection", b"close")
 _STOPPED_BODY = json.dumps(
@@ -33,6 +33,20 @@ class Drain:
     def start(self) -> None:
         """Begin draining (safe to call from a signal handler: it only sets a flag)."""
         self.started = True
+
+    def install(self, app: FastAPI) -> None:
+        """Answer as `DuringShutdown` says, once the drain starts."""
+        app.add_middleware(DuringShutdown, drain=self)
+
+    @asynccontextmanager
+    async def open(self, resources: Resources) -> AsyncIterator[None]:
+        """Report to /ready, as `server`, whether shutdown has begun."""
+        resources.add(self)
+        resources.checks["server"] = self._problem
+        yield
+
+    async def _problem(self) -> str | None:
+        return "shutting down" if self.started else None
 
 
 class DuringShutdown:
@@ -80,41 +94,3 @@ class DuringShutdown:
                 }
             )
             await send({"type": "http.response.body", "body": _STOPPED_BODY})
-
-
-def current_request_id() -> str | None:
-    """The id of the request being served, or None outside one."""
-    return _request_id.get()
-
-
-class RequestId:
-    """Give every request an id: the caller's `X-Request-ID` when it is well formed, else a new
-    one. The id is returned in the response's header, bound to every log line written while
-    the request is served, and sent on to the upstream (`upstream.open_http_session`)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = next(
-            (value for name, value in scope["headers"] if name == b"x-request-id"), b""
-        ).decode("latin-1")
-        request_id = incoming if _WELL_FORMED_ID.fullmatch(incoming) else uuid.uuid4().hex
-
-        header = (b"x-request-id", request_id.encode("latin-1"))
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), header]
-            await send(message)
-
-        token = _request_id.set(request_id)
-        bound = structlog.contextvars.bind_contextvars(request_id=request_id)
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            structlog.contextvars.reset_contextvars(**bound)
-            _request_id.reset(token)

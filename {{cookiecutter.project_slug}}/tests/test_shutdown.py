@@ -1,11 +1,11 @@
-"""The service's own ASGI middleware, tested on a bare ASGI app."""
+"""What the service answers while it shuts down, tested on a bare ASGI app."""
 
 import asyncio
 
 import httpx
 from starlette.types import Receive, Scope, Send
 
-from {{ cookiecutter.package_name }}.middleware import Drain, DuringShutdown
+from {{ cookiecutter.package_name }}.shutdown import Drain, DuringShutdown
 
 
 async def test_a_request_cancelled_before_its_answer_gets_a_json_503() -> None:

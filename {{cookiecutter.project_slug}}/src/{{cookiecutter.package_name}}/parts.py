@@ -1,0 +1,27 @@
+{%- set parts = [
+    "tracing" if cookiecutter.tracing,
+    "metrics" if cookiecutter.metrics,
+    "upstream",
+    "db" if cookiecutter.database == "postgres",
+    "db_tracing" if cookiecutter.database == "postgres" and cookiecutter.tracing,
+] | select | list -%}
+"""The parts the service is made of, in the order they open; they close in reverse.
+
+Each is made from the settings by its module's `part` (see resources.py). The drain comes
+first; tracing and metrics come before the parts they watch. Add a part of yours in its place.
+"""
+
+from . import {{ parts | sort | join(", ") }}
+from .config import Settings
+from .resources import Part, PartFactory
+from .shutdown import Drain
+
+PARTS: list[PartFactory] = [
+    {{ parts | join(".part,\n    ") }}.part,
+]
+
+
+def make_parts(settings: Settings, drain: Drain | None = None) -> list[Part]:
+    """The parts of one service (an app, a worker), made from `settings`; `drain` is the
+    server's, when a server runs the app."""
+    return [Drain() if drain is None else drain, *(make(settings) for make in PARTS)]
