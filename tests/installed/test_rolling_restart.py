@@ -17,9 +17,9 @@ from typing import NamedTuple
 
 import pytest
 
-from .balancer import Balancer, haproxy_executable, running_haproxy
-from .helpers import FaultUpstream, Service, free_port, python_in, running_fault_upstream
-from .load import run_load
+from ..balancer import Balancer, haproxy_executable, running_haproxy
+from ..helpers import FaultUpstream, Service, free_port, python_in, running_fault_upstream
+from ..load import run_load
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import bake, combination_id, pytest_counts, python_in, run, uv_executable
+from ..helpers import bake, combination_id, pytest_counts, python_in, run, uv_executable
 
 pytestmark = pytest.mark.slow
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from .fault_upstream import MODES
-from .helpers import FaultUpstream, Service, free_port, python_in
-from .load import Outcome, run_load
+from ..fault_upstream import MODES
+from ..helpers import FaultUpstream, Service, free_port, python_in
+from ..load import Outcome, run_load
 
 pytestmark = pytest.mark.slow
 

@@ -18,8 +18,8 @@ import kubernetes_validate
 import pytest
 from ruamel.yaml import YAML
 
-from .conftest import Renders
-from .helpers import DEFAULTS, TEMPLATE, bake, settings_fields
+from ..conftest import Renders
+from ..helpers import DEFAULTS, TEMPLATE, bake, settings_fields
 
 # The release the manifests are written for: the preStop sleep they use is stable from it.
 KUBERNETES_VERSION = "1.34"

@@ -10,7 +10,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from .helpers import bake, pytest_counts, python_in, run, uv_executable
+from ..helpers import bake, pytest_counts, python_in, run, uv_executable
 
 pytestmark = pytest.mark.slow
 

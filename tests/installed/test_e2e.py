@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import (
+from ..helpers import (
     TEMPLATE,
     Service,
     bake,

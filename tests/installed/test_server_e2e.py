@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import FaultUpstream, Service, free_port, python_in
+from ..helpers import FaultUpstream, Service, free_port, python_in
 
 pytestmark = pytest.mark.slow
 
