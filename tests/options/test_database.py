@@ -1,6 +1,8 @@
-"""database=postgres, installed and run (slow tier): the generated suite in random order and
-with workers, against a server of the developer's own, failing when it should; the README's
-commands for a local database; the Docker image's migrations and service against PostgreSQL.
+"""The database option. Fast tier: compose.yaml against the compose-spec schema, and the CI
+jobs on a PostgreSQL service container. Slow tier, installed and run: the generated suite in
+random order and with workers, against a server of the developer's own, failing when it
+should; the README's commands for a local database; the Docker image's migrations and service
+against PostgreSQL.
 """
 
 import http.client
@@ -14,14 +16,74 @@ from pathlib import Path
 
 import pytest
 
-from .docker_replay import exec_form, replay_build, stage_env, stages
-from .helpers import Service, bake, free_port, pytest_counts, python_in, run, uv_executable
-
-pytestmark = pytest.mark.slow
+from ..conftest import Renders
+from ..docker_replay import exec_form, replay_build, stage_env, stages
+from ..helpers import Service, bake, free_port, pytest_counts, python_in, run, uv_executable
+from .common import LOCKED_SYNC, load_yaml, renders_with, run_lines, run_tool
 
 PACKAGE = "my_service"
 PREFIX = "MY_SERVICE_"
 SEEDS = (1, 2)
+
+
+def test_compose_file_is_valid_and_migrates_before_serving(renders: Renders) -> None:
+    """compose.yaml passes the compose-spec schema (offline), runs the migrations once with the
+    package's own command after PostgreSQL is healthy, and starts the service after that."""
+    found = [
+        project / "compose.yaml"
+        for _, project in renders_with(renders, database="postgres", docker=True)
+    ]
+    result = run_tool(
+        "check-jsonschema", "--builtin-schema", "vendor.compose-spec", *map(str, found)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for path in found:
+        services = load_yaml(path)["services"]
+        assert services["migrate"]["command"] == ["python", "-m", "my_service.migrate"]
+        assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+        assert services["app"]["depends_on"] == {
+            "migrate": {"condition": "service_completed_successfully"}
+        }
+        url = services["app"]["environment"]["MY_SERVICE_DATABASE_URL"]
+        assert url == services["migrate"]["environment"]["MY_SERVICE_DATABASE_URL"]
+        assert url.startswith("postgresql+asyncpg://")
+        assert "@db:5432/" in url
+
+
+def test_compose_schema_does_fail_a_bad_file(tmp_path: Path) -> None:
+    """The compose check can fail: a service with an unknown key is refused."""
+    bad = tmp_path / "compose.yaml"
+    bad.write_text("services:\n  app:\n    image: x\n    restart_policy: always\n", "utf-8")
+    result = run_tool("check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(bad))
+    assert result.returncode == 1
+
+
+def test_ci_runs_the_suite_against_a_postgres_container_with_the_database(
+    renders: Renders,
+) -> None:
+    """With the database, CI adds a job on a PostgreSQL service container, reached through
+    TEST_DATABASE_URL; without it, no such job."""
+    for answers, project in renders_with(renders, ci="github"):
+        jobs = load_yaml(project / ".github/workflows/ci.yml")["jobs"]
+        if answers["database"] == "none":
+            assert "postgres" not in jobs
+            continue
+        job = jobs["postgres"]
+        assert job["services"]["postgres"]["image"].startswith("postgres:")
+        assert job["env"]["TEST_DATABASE_URL"].startswith("postgresql+asyncpg://")
+        assert run_lines(job["steps"]) == [LOCKED_SYNC, "uv run pytest -n 2"]
+    for answers, project in renders_with(renders, ci="gitlab"):
+        config = load_yaml(project / ".gitlab-ci.yml")
+        if answers["database"] == "none":
+            assert "test-postgres" not in config
+            continue
+        job = config["test-postgres"]
+        assert job["services"][0]["name"].startswith("postgres:")
+        assert "@postgres:5432/" in job["variables"]["TEST_DATABASE_URL"]
+        assert job["script"] == [LOCKED_SYNC, "uv run pytest -n 2"]
+
+
+# slow tier: database=postgres, installed and run
 
 
 @pytest.fixture(name="project", scope="module")
@@ -93,6 +155,7 @@ def _sql(project: Path, url: str, statement: str, *, autocommit: bool = False) -
     return result.stdout.strip()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 def test_suite_passes_in_random_order_with_two_workers(project: Path, seed: int) -> None:
     """The whole suite, shuffled, split over two pytest-xdist workers (a database each)."""
@@ -103,6 +166,7 @@ def test_suite_passes_in_random_order_with_two_workers(project: Path, seed: int)
     assert f"--randomly-seed={seed}" in output
 
 
+@pytest.mark.slow
 def test_suite_uses_the_server_test_database_url_names(project: Path, local_server: str) -> None:
     """With TEST_DATABASE_URL set, the run's database is made on that server: a database of
     the same name planted there beforehand is replaced, then dropped at the end."""
@@ -117,6 +181,7 @@ def test_suite_uses_the_server_test_database_url_names(project: Path, local_serv
     assert _sql(project, local_server, exists) == "0"
 
 
+@pytest.mark.slow
 def test_a_connection_left_open_fails_the_run(project: Path) -> None:
     """An engine a test never disposes of keeps a connection open: the run fails, saying so."""
     leak = project / "tests" / "test_zz_leak.py"
@@ -137,6 +202,7 @@ def test_a_connection_left_open_fails_the_run(project: Path) -> None:
     assert "1 connection(s) to the tests' database were still open after the last test" in output
 
 
+@pytest.mark.slow
 def test_the_isolation_is_what_keeps_tests_apart(project: Path) -> None:
     """Without the sessions joined to each test's transaction, the notes tests see rows
     committed for real, and the check after each test names the table: the isolation is
@@ -157,6 +223,7 @@ def test_the_isolation_is_what_keeps_tests_apart(project: Path) -> None:
     assert "rows were committed to notes by an app of the test's own" in output
 
 
+@pytest.mark.slow
 def test_readme_recipe_with_the_database_works(project: Path) -> None:
     """The generated README's route that uses the upstream and the database together, and
     its tests, as written: they pass, and ruff and mypy --strict stay clean."""
@@ -193,6 +260,7 @@ def test_readme_recipe_with_the_database_works(project: Path) -> None:
     assert counts == {"passed": 2}
 
 
+@pytest.mark.slow
 def test_readme_local_database_serves_the_notes(project: Path, local_server: str) -> None:
     """The README's way to run locally: the development server (migrated), then the service
     against it under real uvicorn; a note goes in and comes back; Alembic finds nothing
@@ -238,6 +306,7 @@ def _post_json(port: int, path: str, body: object) -> tuple[int, bytes]:
         connection.close()
 
 
+@pytest.mark.slow
 def test_image_migrates_and_serves_against_postgres(
     project: Path, local_server: str, tmp_path: Path
 ) -> None:
