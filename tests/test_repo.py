@@ -95,12 +95,19 @@ def test_contributing_walks_through_adding_an_option() -> None:
         "cookiecutter.json",
         "__prompts__",
         "PRUNED_WHEN_OFF",
+        "KEPT_ONLY_WHEN",
         "tests/test_hooks.py",
+        "parts.py",
+        "routes/__init__.py",
         "MATRIX",
         "SPREAD",
         "tests/test_render.py",
+        "tests/options/test_<option>.py",
+        "tests/installed/test_generated.py",
         "CHANGELOG.md",
         "README.md",
         "{% raw %}",
     ):
         assert place in guide, place
+        if place.startswith("tests/") and "<" not in place:
+            assert (TEMPLATE / place).is_file(), place
