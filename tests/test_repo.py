@@ -40,7 +40,8 @@ def test_own_workflows_and_dependabot_are_schema_valid() -> None:
 
 
 def test_ci_runs_the_fast_tier_everywhere_and_the_slow_tier_on_linux() -> None:
-    """Linux runs `make test` (both tiers); macOS and Windows run the fast tier with uv."""
+    """Linux runs `make test` (both tiers); macOS and Windows run the fast tier with uv, less
+    on Windows the tests it names by id, each of which exists."""
     jobs = _yaml(WORKFLOWS / "ci.yml")["jobs"]
     linux = jobs["linux"]
     assert linux["runs-on"] == "ubuntu-latest"
@@ -54,6 +55,14 @@ def test_ci_runs_the_fast_tier_everywhere_and_the_slow_tier_on_linux() -> None:
     assert len(pytest_runs) == 2
     assert all(run.startswith('uv run --no-sync pytest -m "not slow"') for run in pytest_runs)
     assert all("slow" not in run.replace('"not slow"', "") for run in pytest_runs)
+    # pytest ignores a --deselect that names no test: each must name one that exists.
+    deselected = [word for run in pytest_runs for word in run.split() if "::" in word]
+    assert len(deselected) == 2
+    for node in deselected:
+        path, name = node.split("::")
+        module = TEMPLATE / path
+        assert module.is_file(), node
+        assert f"\ndef {name}(" in module.read_text("utf-8"), node
 
 
 def test_makefile_test_target_runs_both_tiers() -> None:
