@@ -1,9 +1,10 @@
-"""The server limits, HEAD probes and allowed hosts, against `python -m` under real uvicorn.
+"""The server limits, HEAD probes, allowed hosts and fault answers, under real uvicorn.
 
 Each test starts the rendered service as a user would (`python -m my_service`, settings from
-the environment) and talks to it over TCP on 127.0.0.1 (slow tier). Nothing here depends on
-how fast the machine is: every bound on time is either a lower bound the server cannot beat
-or an upper bound many times what the server needs.
+the environment) and talks to it over TCP on 127.0.0.1 (slow tier); the one about an exception
+no handler expected serves the service's own app with one route added that raises. Nothing
+here depends on how fast the machine is: every bound on time is either a lower bound the
+server cannot beat or an upper bound many times what the server needs.
 """
 
 import http.client
@@ -27,6 +28,28 @@ HOST = "api.example.com"
 # Well over the 256 KiB an asyncio transport reads at once, so no head this size can reach
 # the parser whole: the server must buffer it, and refuses once past the cap.
 HUGE_HEAD_BYTES = 1_000_000
+# The service's own app with one route that fails as no handler expects, served by uvicorn
+# on the port given (argv[1]) with the HTTP implementation named (argv[2]): h11, as
+# `python -m` serves, or httptools, which the `uvicorn` command picks when it is installed.
+CRASHING_APP = f"""
+import sys
+
+import uvicorn
+
+from {PACKAGE}.app import create_app
+from {PACKAGE}.config import Settings
+
+app = create_app(Settings())
+
+
+@app.get("/crash")
+async def crash() -> None:
+    raise RuntimeError("a fault no handler expected")
+
+
+# Logging as the app configured it, as `python -m` has it.
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), http=sys.argv[2], log_config=None)
+"""
 
 
 def _serve(project: Path, **settings: str) -> tuple[Service, int]:
@@ -62,6 +85,37 @@ def _get_on(connection: http.client.HTTPConnection, path: str) -> int:
     response = connection.getresponse()
     response.read()
     return response.status
+
+
+def _get_with(
+    connection: http.client.HTTPConnection, path: str, headers: dict[str, str]
+) -> tuple[int, dict[str, str], bytes]:
+    """GET `path` on an open connection: status, headers (lowercase names) and body."""
+    connection.request("GET", path, headers=headers)
+    response = connection.getresponse()
+    body = response.read()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+
+
+def _started(service: Service, port: int) -> Service:
+    """`service` once uvicorn says it listens on `port`; stopped if it never does."""
+    try:
+        service.wait_for(rf"Uvicorn running on http://127\.0\.0\.1:{port} ", timeout=120)
+    except BaseException:
+        service.stop()
+        raise
+    return service
+
+
+def _client_addresses(service: Service, request_ids: list[str]) -> list[str]:
+    """The client address on the access line of each request id, in order."""
+    lines = [json.loads(line) for line in service.lines if line.strip()]
+    access = {
+        line["request_id"]: line["event"].split(" - ")[0]
+        for line in lines
+        if line["logger"] == "uvicorn.access"
+    }
+    return [access[request_id] for request_id in request_ids]
 
 
 def _send_huge_head(port: int, head: bytes) -> bytes:
@@ -117,6 +171,41 @@ def test_only_allowed_hosts_are_answered(project: Path) -> None:
     assert (redirect[0], redirect[1]["location"]) == (307, f"http://{HOST}/health")
     assert (other[0], other_redirect[0]) == (400, 400)
     assert "location" not in other_redirect[1]
+
+
+def test_a_refused_host_is_json_and_the_connection_serves_on(project: Path) -> None:
+    """A Host not allowed gets a JSON 400 carrying the request id, and the same keep-alive
+    connection then serves an allowed Host."""
+    port = free_port()
+    service = _started(
+        Service(
+            [str(python_in(project / ".venv")), "-m", PACKAGE],
+            project,
+            PYTHONDEVMODE="1",
+            **{f"{PREFIX}PORT": str(port), f"{PREFIX}ALLOWED_HOSTS": json.dumps([HOST])},
+        ),
+        port,
+    )
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        refused = _get_with(
+            connection, "/health", {"Host": "evil.example.com", "X-Request-ID": "refused-1"}
+        )
+        held = connection.sock
+        allowed = _get_with(connection, "/health", {"Host": HOST, "X-Request-ID": "allowed-1"})
+        kept = held is not None and connection.sock is held
+    finally:
+        connection.close()
+        _assert_stopped_cleanly(service)
+    assert refused[0] == 400
+    assert json.loads(refused[2]) == {"detail": "Invalid host header"}
+    assert refused[1]["content-type"] == "application/json"
+    assert refused[1]["x-request-id"] == "refused-1"
+    assert "close" not in refused[1].get("connection", "")
+    assert (allowed[0], allowed[1]["x-request-id"]) == (200, "allowed-1")
+    assert kept
+    first, second = _client_addresses(service, ["refused-1", "allowed-1"])
+    assert first == second
 
 
 @pytest.mark.parametrize("shape", ["one huge header", "20,000 headers"])
@@ -243,3 +332,42 @@ def test_every_line_is_json_with_the_request_id(project: Path) -> None:
     assert [line["event"] for line in mine[:2]] == ["stamina.retry_scheduled"] * 2
     assert (mine[2]["error"], mine[2]["attempts"]) == ("ClientConnectorError", 3)
     assert mine[3]["event"].endswith('"GET /items/1 HTTP/1.1" 502')
+
+
+@pytest.mark.parametrize("implementation", ["h11", "httptools"])
+def test_an_unexpected_exception_is_a_json_500_and_the_connection_serves_on(
+    project: Path, implementation: str
+) -> None:
+    """A route that raises: a JSON 500 carrying the request id, the exception logged once at
+    error level with its traceback, and the same keep-alive connection then serves the next
+    request."""
+    port = free_port()
+    command = [str(python_in(project / ".venv")), "-c", CRASHING_APP, str(port), implementation]
+    service = _started(Service(command, project, PYTHONDEVMODE="1"), port)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        crashed = _get_with(connection, "/crash", {"X-Request-ID": "crash-1"})
+        held = connection.sock
+        after = _get_with(connection, "/health", {"X-Request-ID": "after-1"})
+        kept = held is not None and connection.sock is held
+    finally:
+        connection.close()
+        code = service.stop(signal.SIGTERM)
+    assert code == -signal.SIGTERM, service.output
+    assert crashed[0] == 500
+    assert json.loads(crashed[2]) == {"detail": "internal error"}
+    assert crashed[1]["content-type"] == "application/json"
+    assert crashed[1]["x-request-id"] == "crash-1"
+    assert "close" not in crashed[1].get("connection", "")
+    assert (after[0], after[1]["x-request-id"], after[2]) == (200, "after-1", b'{"status":"ok"}')
+    assert kept
+    first, second = _client_addresses(service, ["crash-1", "after-1"])
+    assert first == second
+    lines = [json.loads(line) for line in service.lines if line.strip()]
+    errors = [line for line in lines if line["level"] in {"error", "critical"}]
+    assert [(line["event"], line["request_id"]) for line in errors] == [
+        ("unhandled error", "crash-1")
+    ]
+    assert "RuntimeError: a fault no handler expected" in errors[0]["exception"]
+    assert service.output.count("Traceback") == 1, service.output
+    assert "Application shutdown complete" in service.output
