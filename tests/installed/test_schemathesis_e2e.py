@@ -3,7 +3,7 @@
 Two renders are served as a user runs them, `python -m my_service` on 127.0.0.1: the default
 one beside its tests' fake upstream (`python -m tests.upstream`, at the address the settings
 give), and a database=postgres one beside the development PostgreSQL its README starts
-(`python -m tests.database`) as well. Then the render's own `schemathesis run
+(`scripts/dev_database.py`) as well. Then the render's own `schemathesis run
 <url>/openapi.json` sends what the service's OpenAPI describes, valid and invalid, through
 schemathesis' default phases: coverage (each boundary and each kind of wrong value, one at a
 time), fuzzing (at most MAX_EXAMPLES generated cases per operation) and stateful (sequences
@@ -49,7 +49,7 @@ from typing import NamedTuple
 
 import pytest
 
-from .helpers import Service, bake, clean_env, free_port, python_in, run, uv_executable
+from ..helpers import Service, bake, clean_env, free_port, python_in, run, uv_executable
 
 pytestmark = pytest.mark.slow
 
@@ -263,10 +263,10 @@ def fixture_postgres_project(postgres_home: Path, cookiecutter_config: Path) -> 
 
 @pytest.fixture(name="development_database", scope="module")
 def fixture_development_database(postgres_project: Path) -> Iterator[str]:
-    """`python -m tests.database`, as the project's README has it: a PostgreSQL with the
+    """`scripts/dev_database.py`, as the project's README has it: a PostgreSQL with the
     service's database migrated; the URL it says to serve with."""
     python = str(python_in(postgres_project / ".venv"))
-    server = Service([python, "-m", "tests.database"], postgres_project)
+    server = Service([python, "scripts/dev_database.py"], postgres_project)
     try:
         yield server.wait_for(rf"{PREFIX}DATABASE_URL='(.+)'", timeout=300).group(1)
     finally:
