@@ -15,7 +15,7 @@ import pytest
 from pydantic import BaseModel
 
 from {{ cookiecutter.package_name }}.resources import Resources
-from {{ cookiecutter.package_name }}.retries import seconds_to_wait
+from {{ cookiecutter.package_name }}.retries import retried, seconds_to_wait
 from {{ cookiecutter.package_name }}.upstream import UpstreamClient, UpstreamError
 
 from .support import AppFactory, LogLines, Serve, calling_upstream
@@ -75,6 +75,27 @@ async def test_a_timed_out_attempt_is_retried(
     assert _attempts(upstream, before) == 2
 
 
+async def test_a_read_whose_resend_is_dropped_too_is_retried(
+    resources: Resources, upstream: Upstream
+) -> None:
+    """aiohttp resends an idempotent request once by itself when the connection closes before
+    any answer; when the resend is dropped as well, the client's own retry still gets the item."""
+    with upstream.failing(2, "drop"):
+        item = await _client(resources, upstream_retry_attempts=3).call("GET", "items/1", _Item)
+    assert item.id == 1
+
+
+async def test_a_dropped_connection_is_a_transient_fault(
+    resources: Resources, upstream: Upstream
+) -> None:
+    """A POST whose connection closes before any answer (aiohttp never resends a POST) is a
+    transient fault: with `retry=True`, a second attempt is made and succeeds."""
+    before = len(upstream.received)
+    with upstream.failing(1, "drop"):
+        await _client(resources).send("POST", "no-content", retry=True)
+    assert _attempts(upstream, before) == 2
+
+
 @pytest.mark.parametrize("status_code", [400, 429, 500, 501])
 async def test_other_faults_are_not_retried(
     resources: Resources, upstream: Upstream, status_code: int
@@ -95,6 +116,24 @@ async def test_retries_stop_at_the_configured_attempts(
         await _client(resources, upstream_retry_attempts=4).call("GET", "items/1", _Item)
     assert (caught.value.status_code, caught.value.detail) == (502, "upstream answered 503")
     assert (_attempts(upstream, before), caught.value.attempts) == (4, 4)
+
+
+async def test_a_final_answer_after_a_transient_one_ends_the_retries(
+    resources: Resources, upstream: Upstream
+) -> None:
+    """A 503 and then a 400: the call stops at the 400, after two attempts, and answers as
+    the 400 (the fault the caller can act on), however many more attempts were allowed."""
+    client = _client(resources, upstream_retry_attempts=4)
+    before = len(upstream.received)
+    with upstream.failing(1, 503), pytest.raises(UpstreamError) as caught:
+        await client.call("GET", "faults/status-400/items", _Item)
+    fault = caught.value
+    assert (fault.status_code, fault.detail, fault.upstream_status) == (
+        502,
+        "upstream answered 400",
+        400,
+    )
+    assert (fault.attempts, _attempts(upstream, before)) == (2, 2)
 
 
 @pytest.mark.parametrize("method", ["POST", "PATCH"])
@@ -198,6 +237,82 @@ async def test_the_deadline_stops_the_retries(
     assert deadline <= elapsed < deadline + 1.0
 
 
+async def test_a_deadline_shorter_than_the_timeout_ends_the_first_attempt(
+    make_app: AppFactory, serve: Serve, upstream: Upstream
+) -> None:
+    """One attempt never outlives the call's deadline: with upstream_deadline far below
+    upstream_timeout, a hanging upstream is a 504 by the deadline, not by the timeout."""
+    deadline = ATTEMPT_TIMEOUT
+    app = make_app(upstream_timeout=20 * deadline, upstream_deadline=deadline)
+    async with serve(app) as client:
+        started = time.monotonic()
+        with upstream.failing(100, "hang"), pytest.raises(UpstreamError) as caught:
+            await _client(client.resources).call("GET", "items/1", _Item)
+        elapsed = time.monotonic() - started
+    assert (caught.value.status_code, caught.value.detail) == (504, "upstream timed out")
+    # The timeout alone would end it at 20 x the deadline.
+    assert elapsed < 10 * deadline
+
+
+async def test_an_attempt_still_running_at_the_deadline_is_cut_off() -> None:
+    """The deadline ends a retry that is still running when it comes, whatever the attempt's
+    own limits: an attempt that would never end is cancelled there and the call is a 504.
+    (Through the session, each attempt's timeout would end it too, a little later.)"""
+    seconds_left = 0.2
+    cancelled: list[bool] = []
+
+    async def never_answers() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    first = UpstreamError(502, "upstream answered 503", retryable=True, upstream_status=503)
+    try:
+        # Only a guard, 25 times the deadline: the deadline must end the call long before.
+        async with asyncio.timeout(25 * seconds_left):
+            with pytest.raises(UpstreamError) as caught:
+                await retried(
+                    never_answers,
+                    first,
+                    attempts=3,
+                    seconds_left=seconds_left,
+                    retry_after_max=1.0,
+                )
+    except TimeoutError:
+        pytest.fail("the attempt running at the deadline was not cut off")
+    fault = caught.value
+    assert (fault.status_code, fault.detail, fault.upstream_status) == (
+        504,
+        "upstream timed out",
+        503,
+    )
+    assert (fault.attempts, cancelled) == (2, [True])
+
+
+@pytest.mark.parametrize(
+    ("failures", "retry_after", "waits"),
+    [(5, None, 3.1), (2, "3", 6.0)],
+    ids=["backoff", "retry-after"],
+)
+async def test_retries_never_really_wait_in_the_tests(
+    resources: Resources, upstream: Upstream, failures: int, retry_after: str | None, waits: float
+) -> None:
+    """stamina's testing mode (conftest.py) drops every wait between attempts: a call that
+    is retried through backoffs, or through Retry-After hints, adding up to `waits` seconds
+    answers in a small part of one second."""
+    client = _client(resources, upstream_retry_attempts=failures + 1, upstream_deadline=30.0)
+    before = len(upstream.received)
+    started = time.monotonic()
+    with upstream.failing(failures, 503, retry_after=retry_after):
+        await client.call("GET", "items/1", _Item)
+    elapsed = time.monotonic() - started
+    assert _attempts(upstream, before) == failures + 1
+    # The bound is many times what the attempts take, and a third of the waits or less.
+    assert elapsed < 1.0, f"{elapsed:.2f} s: the retries waited (the waits add up to {waits} s)"
+
+
 async def _load(client: httpx.AsyncClient, requests: int) -> list[tuple[int, float, Any]]:
     async def one() -> tuple[int, float, Any]:
         started = time.monotonic()
@@ -212,7 +327,11 @@ async def test_a_down_upstream_sees_a_bounded_number_of_attempts(
 ) -> None:
     """40 requests at once to an upstream answering 503 to everything: each is answered
     502, and the upstream sees exactly 40 x upstream_retry_attempts attempts, no more."""
-    app = calling_upstream(make_app(upstream_retry_attempts=3))
+    # Every attempt must reach the upstream: no timeout may cut one short first (beside four
+    # busy loops, the 40 first attempts at once have taken 6 s, past the tests' 5 s timeout).
+    app = calling_upstream(
+        make_app(upstream_retry_attempts=3, upstream_timeout=60.0, upstream_deadline=60.0)
+    )
     async with serve(app) as client:
         before = len(upstream.received)
         with upstream.failing(10_000, 503):
@@ -243,7 +362,9 @@ async def test_a_hanging_upstream_answers_every_request_by_the_deadline(
     assert {(status, body["detail"]) for status, _, body in answers} == {
         (504, "upstream timed out")
     }
-    assert max(elapsed for _, elapsed, _ in answers) < deadline + 1.0
+    # A margin no scheduling eats (beside four busy loops, the last 504 has come 1.5 s after
+    # the deadline), and far short of the SLOW_SECONDS the upstream hangs for.
+    assert max(elapsed for _, elapsed, _ in answers) < 10 * deadline
     assert _attempts(upstream, before) <= 20 * 2
 
 

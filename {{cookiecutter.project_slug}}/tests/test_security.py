@@ -32,6 +32,33 @@ async def test_configured_origin_is_allowed_and_no_other(
     assert "access-control-allow-origin" not in other.headers
 
 
+def _allowed_headers(response: httpx.Response) -> set[str]:
+    """The request headers a preflight answer lets the browser send, lowercased."""
+    listed = response.headers.get("access-control-allow-headers", "")
+    return {name.strip().lower() for name in listed.split(",") if name.strip()}
+
+
+async def test_a_preflight_permits_only_the_listed_headers(
+    make_app: AppFactory, serve: Serve
+) -> None:
+    """A preflight from a listed origin is granted Authorization and Content-Type; one that
+    asks for any other header is refused, and no answer gives permission for it."""
+    preflight = {"Origin": ORIGIN, "Access-Control-Request-Method": "POST"}
+    async with serve(make_app(cors_origins=[ORIGIN])) as client:
+        listed = await client.options(
+            "/health",
+            headers={**preflight, "Access-Control-Request-Headers": "authorization, content-type"},
+        )
+        other = await client.options(
+            "/health",
+            headers={**preflight, "Access-Control-Request-Headers": "content-type, x-api-key"},
+        )
+    assert listed.status_code == 200
+    assert {"authorization", "content-type"} <= _allowed_headers(listed)
+    assert other.status_code == 400
+    assert "x-api-key" not in _allowed_headers(listed) | _allowed_headers(other)
+
+
 async def test_any_host_is_answered_by_default(client: httpx.AsyncClient) -> None:
     """Without allowed_hosts, the service answers whatever Host a request names."""
     response = await client.get("/health", headers={"Host": "elsewhere.example.com"})
