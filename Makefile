@@ -9,7 +9,7 @@ RUNS ?= 5
 LOOPS ?= 4
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-fast test-slow test-busy lint format clean bench
+.PHONY: help demo test test-fast test-slow test-busy lint format clean bench mutation
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ test-busy: $(VENV)/.synced  ## The slow tier 5 times in a row beside 4 busy loop
 
 bench: $(VENV)/.synced  ## Benchmarks: test overhead, throughput, check cost (BENCH_ARGS=--skip-checks)
 	$(UV) run --no-sync python -m bench.run $(BENCH_ARGS)
+
+mutation: $(VENV)/.synced  ## Mutation testing of a rendered service with mutmut (MUTATION_ARGS="--modules retries.py")
+	$(UV) run --no-sync python -m bench.mutation $(MUTATION_ARGS)
 
 lint: $(VENV)/.synced  ## ruff and mypy on the template's own code
 	$(UV) run --no-sync ruff check .
