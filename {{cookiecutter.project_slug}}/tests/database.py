@@ -190,6 +190,8 @@ async def _connections_to(name: str) -> int:
                 )
                 if not count:
                     return 0
+                # PostgreSQL reads pg_stat_activity once a transaction: end it to look again.
+                await connection.rollback()
                 await asyncio.sleep(0.05)
     finally:
         await admin.dispose()

@@ -105,6 +105,8 @@ async def test_shutdown_closes_every_connection(
                 text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
             ):
                 break
+            # PostgreSQL reads pg_stat_activity once a transaction: end it to look again.
+            await connection.rollback()
             await asyncio.sleep(0.05)
         else:
             raise AssertionError(f"backend {pid} is still connected after shutdown")

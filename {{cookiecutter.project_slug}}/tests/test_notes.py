@@ -217,6 +217,8 @@ async def _until_a_request_waits_on_a_lock(resources: Resources) -> None:
             )
             if waiting:
                 return
+            # PostgreSQL reads pg_stat_activity once a transaction: end it to look again.
+            await watcher.rollback()
             await asyncio.sleep(0.05)
     raise AssertionError("no request came to wait on the row lock")
 
