@@ -1,25 +1,32 @@
 """Retries: transient faults of idempotent calls are tried again, within one deadline.
 
 stamina's testing mode (conftest.py) keeps the number of attempts and drops every wait, so
-these tests never sleep between attempts; the ones about the deadline wait on timeouts.
+these tests never sleep between attempts, but for the one about the waits themselves; the
+ones about the deadline wait on timeouts.
 """
 
 import asyncio
+import contextlib
+import inspect
+import json
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any, Literal
 
 import httpx
 import pytest
+import stamina
 from pydantic import BaseModel
+from stamina.instrumentation import RetryDetails, get_on_retry_hooks, set_on_retry_hooks
 
 from {{ cookiecutter.package_name }}.resources import Resources
 from {{ cookiecutter.package_name }}.retries import retried, seconds_to_wait
 from {{ cookiecutter.package_name }}.upstream import UpstreamClient, UpstreamError
 
 from .support import AppFactory, LogLines, Serve, calling_upstream
-from .upstream import ITEMS, Upstream
+from .upstream import ITEMS, Trouble, Upstream
 
 # Long enough for a healthy loopback answer on a busy machine, short beside the deadlines.
 ATTEMPT_TIMEOUT = 0.5
@@ -28,6 +35,15 @@ ATTEMPT_TIMEOUT = 0.5
 class _Item(BaseModel):
     id: int
     name: str
+
+
+class _Note(BaseModel):
+    text: str
+
+
+class _Echo(BaseModel):
+    method: str
+    body: _Note | None
 
 
 def _client(resources: Resources, **changes: Any) -> UpstreamClient:
@@ -94,6 +110,23 @@ async def test_a_dropped_connection_is_a_transient_fault(
     with upstream.failing(1, "drop"):
         await _client(resources).send("POST", "no-content", retry=True)
     assert _attempts(upstream, before) == 2
+
+
+async def test_a_dropped_write_is_a_502_after_one_attempt(
+    resources: Resources, upstream: Upstream
+) -> None:
+    """A POST not opted into retries whose connection closes before any answer: one attempt,
+    and a 502 that says the connection failed."""
+    before = len(upstream.received)
+    with upstream.failing(1, "drop"), pytest.raises(UpstreamError) as caught:
+        await _client(resources).send("POST", "no-content")
+    fault = caught.value
+    assert (fault.status_code, fault.detail, fault.upstream_status) == (
+        502,
+        "upstream connection failed",
+        None,
+    )
+    assert (fault.attempts, _attempts(upstream, before)) == (1, 1)
 
 
 @pytest.mark.parametrize("status_code", [400, 429, 500, 501])
@@ -164,6 +197,16 @@ async def test_idempotent_writes_are_retried(
     with upstream.failing(1, 503):
         await _client(resources).send(method, "no-content")
     assert _attempts(upstream, before) == 2
+
+
+async def test_a_retry_sends_the_body_again(resources: Resources, upstream: Upstream) -> None:
+    """A PUT answered 503 and then tried again: the upstream receives the same body both
+    times, and the caller gets the second answer."""
+    before = len(upstream.received)
+    with upstream.failing(1, 503):
+        echo = await _client(resources).call("PUT", "echo", _Echo, body=_Note(text="twice"))
+    assert echo == _Echo(method="PUT", body=_Note(text="twice"))
+    assert [json.loads(r.body) for r in upstream.received[before:]] == [{"text": "twice"}] * 2
 
 
 async def test_a_caller_can_opt_a_read_out(resources: Resources, upstream: Upstream) -> None:
@@ -289,6 +332,88 @@ async def test_an_attempt_still_running_at_the_deadline_is_cut_off() -> None:
         503,
     )
     assert (fault.attempts, cancelled) == (2, [True])
+
+
+async def test_a_retry_cut_off_by_the_deadline_keeps_the_last_answer(
+    resources: Resources, upstream: Upstream
+) -> None:
+    """A 502, a 503, then an attempt that hangs until the deadline: a 504 that names the last
+    status the upstream answered, after three attempts."""
+    client = _client(resources, upstream_deadline=2 * ATTEMPT_TIMEOUT, upstream_retry_attempts=3)
+    before = len(upstream.received)
+    troubles = (Trouble(1, 502), Trouble(1, 503), Trouble(1, "hang"))
+    with upstream.failing_in_turn(*troubles), pytest.raises(UpstreamError) as caught:
+        await client.call("GET", "items/1", _Item)
+    fault = caught.value
+    assert (fault.status_code, fault.detail, fault.upstream_status) == (
+        504,
+        "upstream timed out",
+        503,
+    )
+    assert (fault.attempts, _attempts(upstream, before)) == (3, 3)
+
+
+@contextlib.contextmanager
+def _real_waits() -> Iterator[list[float]]:
+    """Within the block, stamina's testing mode is off, as in production: it waits between
+    attempts for real, and each wait it schedules is added to the list yielded."""
+    scheduled: list[float] = []
+
+    def record(details: RetryDetails) -> None:
+        scheduled.append(details.wait_for)
+
+    hooks = get_on_retry_hooks()
+    set_on_retry_hooks([record])
+    try:
+        with stamina.set_testing(False):
+            yield scheduled
+    finally:
+        set_on_retry_hooks(hooks)
+
+
+async def test_the_waits_between_attempts_back_off_from_a_tenth_of_a_second(
+    resources: Resources, upstream: Upstream
+) -> None:
+    """Out of stamina's testing mode, three attempts at a 503: 0.1 s before the second and
+    0.2 s before the third, each plus up to 0.1 s of jitter, waited for real."""
+    before = len(upstream.received)
+    started = time.monotonic()
+    with _real_waits() as waits, upstream.failing(3, 503), pytest.raises(UpstreamError):
+        await _client(resources, upstream_retry_attempts=3).call("GET", "items/1", _Item)
+    elapsed = time.monotonic() - started
+    assert _attempts(upstream, before) == 3
+    [first, second] = waits
+    assert 0.1 <= first <= 0.2
+    assert 0.2 <= second <= 0.3
+    # A bound many times the waits (0.5 s at most) and three loopback answers.
+    assert first + second <= elapsed < 5.0
+
+
+async def test_stamina_is_given_no_time_limit_and_the_service_backoff(
+    resources: Resources, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deadline alone limits a call's time: stamina is given no timeout of its own (its
+    default would end retries at 45 s, under a longer deadline), and the service's backoff,
+    capped at 2 s (which only a call waiting seconds would show). What stamina is asked, its
+    defaults filled in, is read from the real call, passed through."""
+    real = stamina.retry_context
+    asked: list[dict[str, Any]] = []
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        bound = inspect.signature(real).bind(*args, **kwargs)
+        bound.apply_defaults()
+        asked.append(bound.arguments)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stamina, "retry_context", watched)
+    before = len(upstream.received)
+    with upstream.failing(1, 503):
+        await _client(resources, upstream_deadline=60.0).call("GET", "items/1", _Item)
+    assert _attempts(upstream, before) == 2
+    [given] = asked
+    assert given["timeout"] is None
+    assert (given["wait_initial"], given["wait_max"], given["wait_jitter"]) == (0.1, 2.0, 0.1)
+    assert given["wait_exp_base"] == 2
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """UpstreamClient: JSON in every method, typed answers, and every fault an UpstreamError."""
 
-from typing import Literal
+import json
+from typing import Any, Literal
 
 import pytest
 from pydantic import BaseModel
@@ -8,7 +9,8 @@ from pydantic import BaseModel
 from {{ cookiecutter.package_name }}.resources import Resources
 from {{ cookiecutter.package_name }}.upstream import UpstreamClient, UpstreamError
 
-from .upstream import FAULTS, ITEMS, Fault, Upstream
+from .support import AppFactory, LogLines, Serve
+from .upstream import FAULTS, ITEMS, STALLED_BYTES, Fault, Upstream
 
 METHODS: list[Literal["GET", "POST", "PUT", "PATCH", "DELETE"]] = [
     "GET",
@@ -31,6 +33,25 @@ class _Note(BaseModel):
 class _Echo(BaseModel):
     method: str
     body: _Note | None
+
+
+# A body cap above the 64 KiB the client reads at a time: a body near it comes in several chunks.
+BODY_CAP = 100_000
+# Far below the upstream's SLOW_SECONDS; a healthy loopback answer comes well within it.
+SHORT_TIMEOUT = 0.5
+
+
+def _client(resources: Resources, **changes: Any) -> UpstreamClient:
+    """A client on the served app's session, with these settings changed."""
+    session = resources.get(UpstreamClient).session
+    return UpstreamClient(session, resources.settings.model_copy(update=changes))
+
+
+def _failure_line(log_lines: LogLines) -> dict[str, Any]:
+    """The one line the test's failed upstream call logged."""
+    lines = [line for line in log_lines() if line["event"] == "upstream call failed"]
+    assert len(lines) == 1, lines
+    return lines[0]
 
 
 async def test_get_validates_the_body(resources: Resources) -> None:
@@ -118,3 +139,146 @@ async def test_paths_that_leave_the_base_url_are_refused(
     with pytest.raises(ValueError, match="must be relative"):
         await resources.get(UpstreamClient).call("GET", path, _Item)
     assert upstream.received[before:] == []
+
+
+@pytest.mark.parametrize("method", METHODS)
+async def test_send_delivers_its_body_as_json(
+    resources: Resources,
+    upstream: Upstream,
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"],
+) -> None:
+    """What the upstream receives from `send` is the body's JSON, said to be JSON."""
+    await resources.get(UpstreamClient).send(method, "echo", body=_Note(text="sent"))
+    received = upstream.received[-1]
+    assert (received.method, json.loads(received.body)) == (method, {"text": "sent"})
+    assert received.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("method", METHODS)
+async def test_a_call_without_a_body_sends_no_content_type(
+    resources: Resources,
+    upstream: Upstream,
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"],
+) -> None:
+    """A call with no body sends no Content-Type (aiohttp's own default would call an empty
+    POST, PUT or PATCH application/octet-stream, which an upstream may refuse)."""
+    await resources.get(UpstreamClient).send(method, "no-content")
+    received = upstream.received[-1]
+    assert (received.method, received.body, received.headers.get("content-type")) == (
+        method,
+        b"",
+        None,
+    )
+
+
+@pytest.mark.parametrize("framing", ["", "/chunked"], ids=["content-length", "chunked"])
+async def test_a_body_of_exactly_the_cap_arrives_whole(resources: Resources, framing: str) -> None:
+    """A body of upstream_max_body_bytes, announced or chunked, is taken, every chunk of it."""
+    client = _client(resources, upstream_max_body_bytes=BODY_CAP)
+    assert await client.get_json(f"bodies/{BODY_CAP}{framing}") == "x" * (BODY_CAP - 2)
+
+
+@pytest.mark.parametrize("framing", ["", "/chunked"], ids=["content-length", "chunked"])
+async def test_one_byte_past_the_cap_is_refused(resources: Resources, framing: str) -> None:
+    """One byte more than upstream_max_body_bytes, announced or counted as the chunks come
+    (none of them past the cap alone), is a 502."""
+    client = _client(resources, upstream_max_body_bytes=BODY_CAP)
+    with pytest.raises(UpstreamError) as caught:
+        await client.get_json(f"bodies/{BODY_CAP + 1}{framing}")
+    fault = caught.value
+    assert (fault.status_code, fault.detail, fault.upstream_status) == (
+        502,
+        "upstream response too large",
+        200,
+    )
+
+
+async def test_a_length_announced_past_the_cap_is_refused_before_the_body(
+    resources: Resources,
+) -> None:
+    """A Content-Length above the cap is refused as it arrives: an upstream that sends a few
+    bytes and then stalls cannot hold the call until the timeout."""
+    client = _client(resources, upstream_max_body_bytes=STALLED_BYTES // 2)
+    with pytest.raises(UpstreamError) as caught:
+        await client.get_json("faults/stalled/items/1")
+    assert (caught.value.status_code, caught.value.detail) == (502, "upstream response too large")
+
+
+@pytest.mark.parametrize("code", [300, 301, 303, 307, 308])
+async def test_a_redirect_is_not_followed(
+    resources: Resources, upstream: Upstream, code: int
+) -> None:
+    """Any 3xx, here one pointing at an item the upstream has, is a 502 that names it: the
+    upstream sees the one request, never the redirect's."""
+    before = len(upstream.received)
+    with pytest.raises(UpstreamError) as caught:
+        await resources.get(UpstreamClient).call("GET", f"faults/moved-{code}/items", _Item)
+    fault = caught.value
+    assert (fault.status_code, fault.detail, fault.upstream_status) == (
+        502,
+        f"upstream answered {code}",
+        code,
+    )
+    assert upstream.seen[before:] == [f"/faults/moved-{code}/items"]
+
+
+async def test_get_json_refuses_invalid_json_in_one_warning(
+    resources: Resources, log_lines: LogLines
+) -> None:
+    """get_json of a body that is not JSON: a 502, and one warning saying what was asked and
+    what came back."""
+    with pytest.raises(UpstreamError) as caught:
+        await resources.get(UpstreamClient).get_json("faults/not-json/items/1")
+    assert (caught.value.status_code, caught.value.detail) == (502, "upstream sent invalid JSON")
+    line = _failure_line(log_lines)
+    assert (line["level"], line["upstream_method"], line["upstream_path"]) == (
+        "warning",
+        "GET",
+        "faults/not-json/items/1",
+    )
+    assert (line["upstream_status"], line["error"], line["attempts"]) == (200, "JSONDecodeError", 1)
+    assert (line["status_code"], line["detail"]) == (502, "upstream sent invalid JSON")
+
+
+@pytest.mark.parametrize(
+    ("mode", "error", "detail"),
+    [
+        ("wrong-shape", "ValidationError", "upstream sent a body of the wrong shape"),
+        ("too-large", None, "upstream response too large"),
+        ("too-large-chunked", None, "upstream response too large"),
+    ],
+    ids=["wrong-shape", "too-large", "too-large-chunked"],
+)
+async def test_an_unusable_2xx_is_logged_with_its_status(
+    resources: Resources, log_lines: LogLines, mode: str, error: str | None, detail: str
+) -> None:
+    """A 200 whose body cannot be used: the warning says the upstream answered 200, and what
+    stood in the way (the validation error; no error under a body too large: the cap refused it)."""
+    path = f"faults/{mode}/items/1"
+    with pytest.raises(UpstreamError):
+        await resources.get(UpstreamClient).call("POST", path, _Item, body=_Note(text="x"))
+    line = _failure_line(log_lines)
+    assert (line["upstream_method"], line["upstream_path"]) == ("POST", path)
+    assert (line["upstream_status"], line["error"]) == (200, error)
+    assert (line["status_code"], line["detail"]) == (502, detail)
+
+
+async def test_a_body_that_stalls_is_a_504_after_the_status_came(
+    make_app: AppFactory, serve: Serve, log_lines: LogLines
+) -> None:
+    """An upstream that sends its status line and then stalls the body: the timeout ends the
+    call with a 504 that keeps the status that came, and the warning says how long it took (at
+    least the timeout, far less than a hundred times it)."""
+    app = make_app(upstream_timeout=SHORT_TIMEOUT, upstream_retry_attempts=1)
+    async with serve(app) as client:
+        with pytest.raises(UpstreamError) as caught:
+            await client.resources.get(UpstreamClient).call("GET", "faults/stalled/items/1", _Item)
+    fault = caught.value
+    assert (fault.status_code, fault.detail, fault.upstream_status) == (
+        504,
+        "upstream timed out",
+        200,
+    )
+    line = _failure_line(log_lines)
+    assert (line["upstream_status"], line["status_code"], line["attempts"]) == (200, 504, 1)
+    assert SHORT_TIMEOUT * 1000 <= line["elapsed_ms"] < 100 * SHORT_TIMEOUT * 1000

@@ -27,6 +27,8 @@ ITEMS = {1: {"id": 1, "name": "widget"}}
 MAX_BODY_BYTES = 1024
 # How long the "slow" fault keeps a request waiting; far above the timeout the tests set.
 SLOW_SECONDS = 30.0
+# The length the "stalled" fault announces, of which it sends only the first 8 bytes.
+STALLED_BYTES = 100
 # Headers the upstream sends that must never reach the service's clients.
 PRIVATE_HEADERS = {"Set-Cookie": "upstream-session=secret", "X-Upstream-Internal": "secret"}
 
@@ -83,11 +85,11 @@ class Trouble:
 @dataclass
 class Upstream:
     """The running fake upstream: its base URL, every request it received, in order, and the
-    trouble it is told to make."""
+    trouble it is told to make, in turn."""
 
     url: str
     received: list[Received] = field(default_factory=list)
-    trouble: Trouble = field(default_factory=Trouble)
+    troubles: list[Trouble] = field(default_factory=list)
 
     @property
     def seen(self) -> list[str]:
@@ -107,11 +109,18 @@ class Upstream:
         retry_after: str | None = None,
     ) -> Iterator[None]:
         """Within the block, the next `times` requests get `Trouble(times, status, retry_after)`."""
-        self.trouble = Trouble(times, status, retry_after)
+        with self.failing_in_turn(Trouble(times, status, retry_after)):
+            yield
+
+    @contextlib.contextmanager
+    def failing_in_turn(self, *troubles: Trouble) -> Iterator[None]:
+        """Within the block, the next requests get each trouble in turn: the first's `times`
+        requests get the first, the requests after them the second, and so on."""
+        self.troubles = list(troubles)
         try:
             yield
         finally:
-            self.trouble = Trouble()
+            self.troubles = []
 
 
 async def _headers(request: web.Request) -> web.Response:
@@ -127,12 +136,33 @@ async def _no_content(_request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def _body_of_size(request: web.Request) -> web.StreamResponse:
+    """A JSON string of exactly `size` bytes, with its Content-Length, or at `.../chunked`
+    without one, written in three pieces."""
+    size = int(request.match_info["size"])
+    body = b'"' + b"x" * (size - 2) + b'"'
+    if not request.match_info["chunked"]:
+        return web.Response(body=body, content_type="application/json")
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    piece = size // 3 + 1
+    for start in range(0, size, piece):
+        await response.write(body[start : start + piece])
+    await response.write_eof()
+    return response
+
+
 async def _fault(request: web.Request) -> web.StreamResponse:  # noqa: PLR0911 - one branch per fault
     mode = request.match_info["mode"]
     if mode.startswith("status-"):
         return web.Response(status=int(mode.removeprefix("status-")), text="upstream failed")
     if mode == "redirect":
         return web.Response(status=302, headers={"Location": "http://127.0.0.2/"})
+    if mode.startswith("moved-"):
+        # To an item the upstream has: followed, the redirect would end in a 200.
+        code = int(mode.removeprefix("moved-"))
+        return web.Response(status=code, headers={"Location": "/items/1"})
     if mode == "not-json":
         return web.Response(text="<html>not json</html>", content_type="text/html")
     if mode == "wrong-shape":
@@ -158,12 +188,20 @@ async def _fault(request: web.Request) -> web.StreamResponse:  # noqa: PLR0911 -
     if mode == "slow":
         await asyncio.sleep(SLOW_SECONDS)
         return web.json_response(ITEMS[1])
+    if mode == "stalled":
+        # A 200 announcing STALLED_BYTES: its status line and a few bytes come, the rest never.
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.content_length = STALLED_BYTES
+        await response.prepare(request)
+        await response.write(b'{"id": 1')
+        await asyncio.sleep(SLOW_SECONDS)
+        return response
     raise web.HTTPNotFound
 
 
 def build_upstream(upstream: Upstream) -> web.Application:
     """The fake upstream's aiohttp application: it records each request in
-    `upstream.received` and makes the trouble `upstream.trouble` asks for."""
+    `upstream.received` and makes the troubles `upstream.troubles` asks for, in turn."""
     # Items made by POST get ids from 1000 on: the ids the tests expect to be missing stay so.
     items = dict(ITEMS)
     made = itertools.count(1000)
@@ -173,9 +211,12 @@ def build_upstream(upstream: Upstream) -> web.Application:
         headers = {name.lower(): value for name, value in request.headers.items()}
         body = await request.read()
         upstream.received.append(Received(request.path_qs, headers, request.method, body))
-        trouble = upstream.trouble
-        if trouble.times <= 0:
+        troubles = upstream.troubles
+        while troubles and troubles[0].times <= 0:
+            troubles.pop(0)
+        if not troubles:
             return await handler(request)
+        trouble = troubles[0]
         trouble.times -= 1
         if trouble.status == "drop":
             if request.transport is not None:
@@ -205,6 +246,7 @@ def build_upstream(upstream: Upstream) -> web.Application:
     app.router.add_get("/headers", _headers)
     app.router.add_route("*", "/echo", _echo)
     app.router.add_route("*", "/no-content", _no_content)
+    app.router.add_get("/bodies/{size:\\d+}{chunked:(/chunked)?}", _body_of_size)
     app.router.add_get("/items/{item_id:\\d+}", read_item)
     app.router.add_post("/items", create_item)
     app.router.add_route("*", "/faults/{mode}/items{tail:.*}", _fault)

@@ -34,6 +34,9 @@ __all__ = [
 ]
 
 _CHUNK_BYTES = 64 * 1024
+# aiohttp would type an empty POST, PUT or PATCH application/octet-stream: a call says its
+# Content-Type itself, and only when it sends a body.
+_NO_DEFAULT_TYPE = ("Content-Type",)
 M = TypeVar("M", bound=BaseModel)
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 log = structlog.get_logger(__name__)
@@ -234,7 +237,12 @@ class UpstreamClient:
         answered = None
         try:
             async with self._session.request(
-                method, path, data=payload, headers=headers, allow_redirects=False
+                method,
+                path,
+                data=payload,
+                headers=headers,
+                skip_auto_headers=_NO_DEFAULT_TYPE,
+                allow_redirects=False,
             ) as response:
                 answered = response.status
                 if answered < status.HTTP_300_MULTIPLE_CHOICES:
