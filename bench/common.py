@@ -111,6 +111,22 @@ def sync(project: Path) -> None:
     )
 
 
+def timings_in(project: Path, module: str) -> dict[str, float]:
+    """Run `python -m <module>` (one of bench/project/) in the project's interpreter and read
+    the JSON object of timings it prints."""
+    answer = subprocess.run(  # noqa: S603 - a module of this package, a fixed command line
+        [str(python_of(project)), "-m", module],
+        cwd=project,
+        env=bench_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    timings: dict[str, float] = json.loads(answer.stdout)
+    return timings
+
+
 def timed_run(command: Sequence[str], cwd: Path, env: dict[str, str]) -> float:
     """Run `command` to completion and return its wall time in seconds; fail loudly on error."""
     start = time.perf_counter()

@@ -12,10 +12,12 @@ Each other sample is counted once, for the innermost frame that belongs to a lay
 that was running then. Standard-library frames (json, re, uuid, contextvars...) count for the
 layer that called them, except asyncio's own, which are the event loop's, and logging's,
 which with uvicorn's formatter and the template's (logs.py) make a layer of their own: the
-access line every request writes.
+access line every request writes. Each sample is also counted for the innermost function
+outside the standard library (`functions`), to compare two servers function by function.
 """
 
 import linecache
+import math
 import subprocess
 import tempfile
 from collections import Counter
@@ -65,6 +67,7 @@ class Profile:
 
     layers: dict[str, int]
     own_modules: dict[str, int]
+    functions: dict[str, int]  # by "package/module.py:function"
     writes: int  # samples in a socket write
     user_us: float | None = None
     system_us: float | None = None
@@ -81,6 +84,13 @@ class Profile:
     def per_request_us(self, layer: str) -> float | None:
         """The user time `layer` takes per request, in microseconds: its share of the whole."""
         return None if self.user_us is None else self.share(layer) * self.user_us
+
+    def function_us(self, function: str) -> float:
+        """The user time per request spent in `function` itself (and the standard library
+        it called), in microseconds; NaN before the CPU is known."""
+        if self.user_us is None or not self.samples:
+            return math.nan
+        return self.functions.get(function, 0) / self.samples * self.user_us
 
 
 def _place(frame: str) -> tuple[str, int]:
@@ -109,10 +119,26 @@ def _layer(path: str, package: str) -> tuple[str | None, str]:  # noqa: PLR0911 
     return None, name  # the standard library, the uvicorn script, frozen modules
 
 
+def _function(frame: str, package: str) -> str | None:
+    """ "package/module.py:function" for a frame outside the standard library, else None."""
+    path = _place(frame)[0].replace("\\", "/")
+    parts = path.split("/")
+    if "site-packages" in parts:
+        where = "/".join(parts[parts.index("site-packages") + 1 :])
+    elif package in parts[:-1]:
+        where = f"{package}/{parts[-1]}"
+    elif parts[-3:-1] == ["bench", "project"]:
+        where = f"bench/project/{parts[-1]}"
+    else:
+        return None
+    return f"{where}:{frame.rpartition(' (')[0]}"
+
+
 def breakdown(raw: str, package: str) -> Profile:
     """Group the samples of py-spy's raw (collapsed stacks) output by layer."""
     layers: Counter[str] = Counter()
     modules: Counter[str] = Counter()
+    functions: Counter[str] = Counter()
     writes = 0
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
@@ -131,7 +157,9 @@ def breakdown(raw: str, package: str) -> Profile:
         layers[layer] += int(count)
         if layer == OWN:
             modules[module] += int(count)
-    return Profile(dict(layers), dict(modules), writes)
+        inner = (_function(frame, package) for frame in reversed(frames))
+        functions[next((found for found in inner if found), "the standard library")] += int(count)
+    return Profile(dict(layers), dict(modules), dict(functions), writes)
 
 
 def _py_spy() -> list[str]:

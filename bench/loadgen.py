@@ -207,6 +207,32 @@ def in_turns(
     return results
 
 
+@dataclass(frozen=True)
+class Paired:
+    """Two targets compared round by round (their runs in one round were seconds apart):
+    the median and the range of the per-round ratios, first's over second's."""
+
+    rate: float
+    rate_range: tuple[float, float]
+    cpu: float
+    cpu_range: tuple[float, float]
+
+
+def paired(first: Measured, second: Measured) -> Paired:
+    """`first` against `second`, round by round (both measured by the same `in_turns`)."""
+    rates = sorted(
+        a.requests_per_second / b.requests_per_second
+        for a, b in zip(first.runs, second.runs, strict=True)
+    )
+    cpus = sorted(a.cpu_us / b.cpu_us for a, b in zip(first.runs, second.runs, strict=True))
+    return Paired(
+        statistics.median(rates),
+        (rates[0], rates[-1]),
+        statistics.median(cpus),
+        (cpus[0], cpus[-1]),
+    )
+
+
 def merge(into: Results, more: Results) -> None:
     """Add `more`'s runs to `into`'s."""
     for key, by_connections in more.items():

@@ -11,9 +11,9 @@ from .check_cost import CheckCost
 from .common import median
 from .database import ISOLATIONS, DatabaseResult
 from .database import TARGETS as DATABASE_TARGETS
-from .loadgen import Measured, Results
+from .loadgen import Measured, Results, paired
 from .observability import VARIANTS, ObservabilityResult
-from .server_options import OPTIONS
+from .server_options import OPTIONS, ServerResult
 from .suite_overhead import STYLES, TESTCLIENT_FILTER, overhead_ms
 from .throughput import TARGETS
 from .upstream_calls import CONNECTIONS, PROFILE_SECONDS, PROFILED, UpstreamResult
@@ -93,22 +93,31 @@ def _load_table(
     return _table(header, _load_rows(results, labels))
 
 
+def _compared(first: Measured, second: Measured) -> str:
+    """`first` over `second`, round by round: the rate kept and the CPU per request."""
+    pair = paired(first, second)
+    low, high = pair.rate_range
+    cpu_low, cpu_high = pair.cpu_range
+    return (
+        f"keeps {pair.rate:.1%} of the rate ({low:.0%} to {high:.0%} round by round), at "
+        f"{pair.cpu:.2f}x the CPU per request ({cpu_low:.2f}x to {cpu_high:.2f}x)"
+    )
+
+
 def _plain_targets(results: Results) -> list[str]:
-    """The template against plain FastAPI at every concurrency, verdicts at CONNECTIONS."""
+    """The template against plain FastAPI at every concurrency, round by round (the medians
+    of the per-round ratios); the verdicts at CONNECTIONS."""
     lines = []
     for connections, template in sorted(results["template"].items()):
         plain = results["plain"][connections]
-        kept = template.rate / plain.rate
-        cpu = template.cpu_us / plain.cpu_us
-        line = (
-            f"- {connections} conns: the template keeps {kept:.1%} of plain FastAPI's rate, at "
-            f"{cpu:.2f}x its CPU per request ({template.cpu_us:,.0f} against "
-            f"{plain.cpu_us:,.0f} µs)"
-        )
+        pair = paired(template, plain)
+        compared = _compared(template, plain)
+        line = f"- {connections} conns: against plain FastAPI, the template {compared}"
         if connections == CONNECTIONS:
             line += (
-                f": targets >= {PLAIN_RATE_TARGET:.0%} {_verdict(kept >= PLAIN_RATE_TARGET)}, "
-                f"<= {PLAIN_CPU_TARGET:g}x {_verdict(cpu <= PLAIN_CPU_TARGET)}"
+                f": targets >= {PLAIN_RATE_TARGET:.0%} of the rate "
+                f"{_verdict(pair.rate >= PLAIN_RATE_TARGET)}, <= {PLAIN_CPU_TARGET:g}x the CPU "
+                f"{_verdict(pair.cpu <= PLAIN_CPU_TARGET)}"
             )
         lines.append(line)
     return lines
@@ -144,7 +153,7 @@ def suite_section(walls: dict[str, list[float]], tests: int) -> list[str]:
 
 def throughput_section(results: Results, duration: float) -> list[str]:
     """Part 2: rate, latency and CPU per target and concurrency; ratios and targets."""
-    rounds = len(next(iter(results["template"].values())).runs)
+    rounds = len(results["template"][min(results["template"])].runs)
     lines = [
         f"### 2. Service throughput: `GET /items/1`, wrk, median of {rounds} interleaved "
         f"{duration:g} s runs, after a warm-up; every server logs an access line",
@@ -356,7 +365,35 @@ def _profiles(result: UpstreamResult) -> list[str]:
         f"- samples in a socket write, left out (the kernel, or a wait for a core): {writes}",
     ]
     lines += [f"- no profile of {why}" for why in missing]
+    if "plain" in found:
+        lines += ["", *_beyond_plain(template, found["plain"])]
     return lines
+
+
+def _beyond_plain(template: cpu_profile.Profile, plain: cpu_profile.Profile) -> list[str]:
+    """The functions whose own time differs most between the template and plain FastAPI."""
+    functions = set(template.functions) | set(plain.functions)
+    added = {name: template.function_us(name) - plain.function_us(name) for name in functions}
+    ordered = sorted(functions, key=lambda name: -added[name])
+    rows = [
+        [
+            f"`{name}`",
+            f"{template.function_us(name):,.1f}",
+            f"{plain.function_us(name):,.1f}",
+            f"{added[name]:+,.1f}",
+        ]
+        for name in [*ordered[:BEYOND_ROWS], *ordered[-BEYOND_ROWS // 3 :]]
+    ]
+    return [
+        f"Where the template's user time goes beyond plain FastAPI's, function by function (the "
+        f"function's own time and the standard library it calls, µs per request; the "
+        f"{BEYOND_ROWS} largest additions, then the largest savings):",
+        "",
+        *_table(["function", "template", "plain", "added"], rows),
+    ]
+
+
+BEYOND_ROWS = 24
 
 
 KERNEL = "the kernel (system time: sockets, mostly)"
@@ -406,8 +443,9 @@ def _faults(result: UpstreamResult) -> list[str]:
     return lines
 
 
-def server_options_section(results: Results) -> list[str]:
+def server_options_section(result: ServerResult) -> list[str]:
     """Part 7: the parser and the loop of `python -m`, each against the default."""
+    results = result.loads
     lines = [
         "### 7. The server under `python -m`: HTTP parser and event loop, `GET /items/1`",
         "",
@@ -416,12 +454,18 @@ def server_options_section(results: Results) -> list[str]:
     lines += _load_table(results, labels, "default")
     lines.append("")
     for connections, default in sorted(results["default"].items()):
-        h11, uncapped = results["h11"][connections], results["uncapped"][connections]
-        loop = results["asyncio"][connections]
-        lines.append(
-            f"- {connections} conns: h11 keeps {h11.rate / default.rate:.1%} of the default's "
-            f"rate at {h11.cpu_us / default.cpu_us:.2f}x its CPU per request; the cap costs "
-            f"{default.cpu_us / uncapped.cpu_us - 1:+.1%} CPU per request; asyncio's loop "
-            f"keeps {loop.rate / default.rate:.1%} of uvloop's rate"
-        )
+        option = {key: by_connections[connections] for key, by_connections in results.items()}
+        lines += [
+            f"- {connections} conns, against the default: h11 {_compared(option['h11'], default)}"
+            f"; httptools without the cap {_compared(option['uncapped'], default)}; asyncio's "
+            f"loop {_compared(option['asyncio'], default)}; h11 on asyncio "
+            f"{_compared(option['h11_asyncio'], default)}",
+        ]
+    with_ns, without_ns = result.cap_ns["with_ns"], result.cap_ns["without_ns"]
+    share = (with_ns - without_ns) / 1000 / results["default"][max(results["default"])].cpu_us
+    lines.append(
+        f"- the cap's own code, in-process with uvicorn's methods under it stubbed out: "
+        f"{with_ns:,.0f} ns a request with it, {without_ns:,.0f} ns without: {share:.3%} of "
+        "the default's CPU per request"
+    )
     return lines

@@ -96,7 +96,9 @@ def _sections(args: argparse.Namespace, folder: Path, project: Path) -> dict[int
             )
         ),
         7: lambda: report.server_options_section(
-            server_options.run(project, rounds=rounds, duration=duration)
+            server_options.run(
+                project, rounds=1 if quick else server_options.ROUNDS, duration=duration
+            )
         ),
         3: lambda: report.check_section(check_cost.run()),
     }

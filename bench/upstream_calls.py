@@ -17,20 +17,18 @@ front of bench.project.upstream_server on 127.0.0.1, in the default project's en
    attempt), with real backoff: answer times against the deadline.
 """
 
-import json
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import cpu_profile, upstream_down
-from .common import bench_env, python_of, stopped_at_exit
+from .common import stopped_at_exit, timings_in
 from .loadgen import Results, in_turns, merge, warm_up
 from .servers import start_app, start_service, start_upstream
 from .throughput import APPS, WARM_UP
 
 CONNECTIONS = 10  # where the targets are set; the others get fewer rounds
-ROUNDS = 5
+ROUNDS = 7
 OTHER_ROUNDS = 3
 PROFILE_SECONDS = 10.0
 # key, label, uvicorn's "module:factory" ("" for `python -m`, "upstream" for the upstream)
@@ -54,20 +52,6 @@ class UpstreamResult:
     faults: dict[str, upstream_down.FaultResult] = field(default_factory=dict)
 
 
-def _retry_overhead(project: Path) -> dict[str, float]:
-    answer = subprocess.run(  # noqa: S603 - a module of this package, a fixed command line
-        [str(python_of(project)), "-m", "bench.project.retry_overhead"],
-        cwd=project,
-        env=bench_env(),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
-    timings: dict[str, float] = json.loads(answer.stdout)
-    return timings
-
-
 def run(
     project: Path,
     *,
@@ -79,7 +63,7 @@ def run(
     """Parts 1 to 3 against the healthy upstream, then 4; every server always stopped."""
     result = UpstreamResult()
     _progress("the retry layer's own code, in-process ...")
-    result.retry_ns = _retry_overhead(project)
+    result.retry_ns = timings_in(project, "bench.project.retry_overhead")
     with stopped_at_exit() as servers:
         base = start_upstream(servers, project)
         loaded = {"upstream": servers[-1]}
