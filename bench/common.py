@@ -148,6 +148,17 @@ def free_port() -> int:
     return port
 
 
+@contextlib.contextmanager
+def never_answering() -> Iterator[int]:
+    """A port on 127.0.0.1 that takes connections (the kernel completes them) and never
+    answers on any: a peer that hangs, as one behind a network fault does."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1024)
+        port: int = sock.getsockname()[1]
+        yield port
+
+
 class Server:
     """A server process in its own process group, its output in a log file beside the project,
     always stopped with its children. `url` is where the benchmarks send load."""

@@ -15,10 +15,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import shutdown_time
-from .common import Server, bench_env, free_port, python_of, render, stopped_at_exit, sync
+from .common import (
+    Server,
+    bench_env,
+    free_port,
+    never_answering,
+    python_of,
+    render,
+    stopped_at_exit,
+    sync,
+)
 from .loadgen import Results, in_turns, warm_up
 from .servers import start_app, start_upstream
-from .throughput import CONCURRENCIES, DURATION, ROUNDS, WARM_UP
+from .throughput import CONCURRENCIES, DURATION, WARM_UP
+
+# The collector rows differ by a few percent: more rounds than part 2's.
+ROUNDS = 5
 
 TEMPLATE_APP = "my_service.app:create_app"
 
@@ -31,7 +43,7 @@ class Variant:
     label: str
     render: str  # "default", "metrics" or "traced"
     app: str = TEMPLATE_APP
-    collector: str = ""  # "up" or "down": spans exported over OTLP to it
+    collector: str = ""  # "up", "down" or "hang": spans exported over OTLP to it
 
 
 VARIANTS = [
@@ -45,7 +57,8 @@ VARIANTS = [
     Variant("metrics", "+ metrics", "metrics"),
     Variant("tracing", "+ metrics + tracing, no exporter", "traced"),
     Variant("exporting", "+ metrics + tracing, OTLP to a collector", "traced", collector="up"),
-    Variant("down", "the same, the collector down", "traced", collector="down"),
+    Variant("down", "the same, the collector down (refused)", "traced", collector="down"),
+    Variant("hang", "the same, the collector hanging", "traced", collector="hang"),
 ]
 RENDERS = {"metrics": {"metrics": True}, "traced": {"metrics": True, "tracing": True}}
 
@@ -90,11 +103,12 @@ def run(
     at every concurrency, taking turns; then time SIGTERM. Every server always stopped."""
     projects = renders(folder, default_project)
     result = ObservabilityResult()
-    with stopped_at_exit() as servers:
+    with stopped_at_exit() as servers, never_answering() as hanging:
         upstream = start_upstream(servers, default_project)
         collectors = {
             "up": start_collector(servers, default_project),
             "down": f"http://127.0.0.1:{free_port()}/v1/traces",  # nothing listens there
+            "hang": f"http://127.0.0.1:{hanging}/v1/traces",
         }
         loaded = {}
         for variant in VARIANTS:

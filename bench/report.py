@@ -270,27 +270,28 @@ def observability_section(result: ObservabilityResult) -> list[str]:
     ]
     labels = []
     for before, variant in zip([VARIANTS[0], *VARIANTS], VARIANTS, strict=False):
-        # The collector down compares with the collector up, as does the row before it.
-        baseline = "exporting" if variant.key == "down" else before.key
+        # The collector down or hanging compares with it up.
+        baseline = "exporting" if variant.key in {"down", "hang"} else before.key
         labels.append((variant.key, variant.label, baseline))
     lines += _load_table(result.loads, labels, "previous")
     lines.append("")
     loads = result.loads
     for connections in sorted(loads["before"]):
-        rate = {key: loads[key][connections].rate for key in loads}
-        cpu = {key: loads[key][connections].cpu_us for key in loads}
-        logging_share = rate["logging"] / rate["before"]
-        metrics_share = rate["metrics"] / rate["logging"]
-        lines.append(
+        at = {key: by_connections[connections] for key, by_connections in loads.items()}
+        logging_share = at["logging"].rate / at["before"].rate
+        metrics_share = at["metrics"].rate / at["logging"].rate
+        lines += [
             f"- {connections} conns: logging keeps {logging_share:.1%} of the rate before it "
             f"(target >= {KEPT_SHARE_TARGET:.0%}: {_verdict(logging_share >= KEPT_SHARE_TARGET)})"
             f"; metrics keep {metrics_share:.1%} of that (target >= {KEPT_SHARE_TARGET:.0%}: "
             f"{_verdict(metrics_share >= KEPT_SHARE_TARGET)}); tracing keeps "
-            f"{rate['tracing'] / rate['metrics']:.1%}; exporting to a collector keeps "
-            f"{rate['exporting'] / rate['tracing']:.1%} of tracing's, to one that is down "
-            f"{rate['down'] / rate['tracing']:.1%} ({rate['down'] / rate['exporting']:.1%} of "
-            f"exporting's; CPU per request {cpu['down'] / cpu['exporting'] - 1:+.1%})"
-        )
+            f"{at['tracing'].rate / at['metrics'].rate:.1%} of that",
+            f"- {connections} conns, round by round: exporting to a collector, against no "
+            f"exporter, {_compared(at['exporting'], at['tracing'])}; the collector down, "
+            f"against it up, {_compared(at['down'], at['exporting'])}, against no exporter "
+            f"{_compared(at['down'], at['tracing'])}; the collector hanging, against it up, "
+            f"{_compared(at['hang'], at['exporting'])}",
+        ]
     lines += [
         "",
         "Seconds from SIGTERM to exit, `python -m` with tracing, after 3 s of load at "

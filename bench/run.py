@@ -85,7 +85,12 @@ def _sections(args: argparse.Namespace, folder: Path, project: Path) -> dict[int
             )
         ),
         5: lambda: report.observability_section(
-            observability.run(folder / "observability", project, rounds=rounds, duration=duration)
+            observability.run(
+                folder / "observability",
+                project,
+                rounds=1 if quick else observability.ROUNDS,
+                duration=duration,
+            )
         ),
         6: lambda: report.upstream_section(
             upstream_calls.run(

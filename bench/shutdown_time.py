@@ -1,5 +1,5 @@
 """Part 5's shutdown: how long SIGTERM takes to stop the traced service under `python -m`
-with spans still to export, with no exporter, with the collector up and with it down.
+with spans still to export: no exporter, the collector up, down, and hanging.
 
 Each run starts the service (a render with `tracing` and `metrics`), loads it at 10
 connections for a few seconds, so that the exporter has spans queued, then sends SIGTERM
@@ -16,7 +16,12 @@ from .loadgen import run_wrk
 from .servers import start_service
 
 # Where spans go -> the label in the report.
-CASES = {"none": "no exporter", "up": "OTLP, the collector up", "down": "OTLP, the collector down"}
+CASES = {
+    "none": "no exporter",
+    "up": "OTLP, the collector up",
+    "down": "OTLP, the collector down (refused)",
+    "hang": "OTLP, the collector hanging",
+}
 RUNS = 3
 LOAD_SECONDS = 3.0
 CONNECTIONS = 10
