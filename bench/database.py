@@ -121,7 +121,9 @@ def _development_database(project: Path) -> Iterator[str]:
         else:
             raise RuntimeError("the development database did not start")
     finally:
-        process.send_signal(signal.SIGINT)
+        # The script stops its server at SIGTERM as at Ctrl-C (SIGINT may be ignored here: a
+        # background job inherits that).
+        process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
 
 

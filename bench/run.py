@@ -62,13 +62,15 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)  # noqa: T201 - progress goes to stderr
 
 
-def _sections(args: argparse.Namespace, folder: Path, project: Path) -> dict[int, list[str]]:
-    """Each part's report lines, measured in the order of the parts, part 3 last."""
+def _measures(
+    args: argparse.Namespace, folder: Path, project: Path
+) -> dict[int, Callable[[], list[str]]]:
+    """How to measure each part and make its report lines; part 3 last (it reruns the suite)."""
     quick = args.quick
     rounds = 1 if quick else throughput.ROUNDS
     duration = 1.0 if quick else throughput.DURATION
     tests = 50 if quick else suite_overhead.TESTS
-    runs: dict[int, Callable[[], list[str]]] = {
+    return {
         1: lambda: report.suite_section(
             suite_overhead.run(project, runs=1 if quick else suite_overhead.RUNS, tests=tests),
             tests,
@@ -107,43 +109,40 @@ def _sections(args: argparse.Namespace, folder: Path, project: Path) -> dict[int
         ),
         3: lambda: report.check_section(check_cost.run()),
     }
-    sections = {}
-    for number, measure in runs.items():
-        if number in args.parts:
-            _progress(f"part {number}, {PARTS[number]} ...")
-            sections[number] = measure()
-    return sections
+
+
+def _print(lines: list[str]) -> None:
+    print("\n".join(lines), flush=True)  # noqa: T201 - the report is the output
+
+
+def _loads() -> str:
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the parts asked for and print the report on stdout."""
+    """Run the parts asked for, printing each part's report on stdout as it is done."""
     args = _parse(argv)
     started = time.perf_counter()
-    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-") as folder:
         _progress("rendering and installing the default project ...")
         project = render(Path(folder) / "default")
         sync(project)
-        machine = describe(project / ".venv" / "bin" / "python")
-        sections = _sections(args, Path(folder), project)
-    load_after = os.getloadavg()
+        _print(
+            [
+                "## Benchmarks",
+                "",
+                f"Machine: {describe(project / '.venv' / 'bin' / 'python')}",
+                "",
+                f"Load average (1, 5, 15 min) at the start: {_loads()}."
+                + (" --quick: figures too rough to publish." if args.quick else ""),
+            ]
+        )
+        for number, measure in _measures(args, Path(folder), project).items():
+            if number in args.parts:
+                _progress(f"part {number}, {PARTS[number]} ...")
+                _print(["", *measure(), "", f"Load average after part {number}: {_loads()}."])
     minutes, seconds = divmod(time.perf_counter() - started, 60)
-    lines = [
-        "## Benchmarks",
-        "",
-        f"Machine: {machine}",
-        "",
-        "Load average (1, 5, 15 min) before: "
-        + ", ".join(f"{value:.2f}" for value in load_before)
-        + "; after: "
-        + ", ".join(f"{value:.2f}" for value in load_after)
-        + f". Parts run: {', '.join(map(str, sorted(sections)))}"
-        + (" (--quick: too rough to publish)" if args.quick else "")
-        + f"; {int(minutes)} min {seconds:.0f} s in all.",
-    ]
-    for number in sorted(sections):
-        lines += ["", *sections[number]]
-    print("\n".join(lines))  # noqa: T201 - the report is the output
+    _print(["", f"`python -m bench.run` took {int(minutes)} min {seconds:.0f} s."])
 
 
 if __name__ == "__main__":
