@@ -79,6 +79,7 @@ class DatabaseResult:
     walls: dict[str, list[float]] = field(default_factory=dict)
     loads: Results = field(default_factory=dict)
     render_to_green: float = 0.0
+    green_failure: str = ""  # the generated suite's summary line, if it failed
 
     def per_test_ms(self, key: str) -> float:
         """What one test costs with this isolation: the median of the rounds' medians."""
@@ -163,14 +164,18 @@ def _throughput(project: Path, concurrencies: tuple[int, ...], rounds: int) -> R
         )
 
 
-def _render_to_green() -> float:
+def _render_to_green(result: DatabaseResult) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-green-postgres-") as folder:
         start = time.perf_counter()
         project = render(Path(folder), database="postgres")
         env = clean_env()
         timed_run([uv_executable(), "sync", "--quiet"], project, env)
-        timed_run([str(python_of(project)), "-m", "pytest", "-q"], project, env)
-        return time.perf_counter() - start
+        try:
+            timed_run([str(python_of(project)), "-m", "pytest", "-q"], project, env)
+        except RuntimeError as failed:
+            lines = str(failed).strip().splitlines()
+            result.green_failure = "; ".join(line for line in lines if "FAILED" in line)
+        result.render_to_green = time.perf_counter() - start
 
 
 def run(
@@ -187,7 +192,7 @@ def run(
     result = DatabaseResult(tests)
     _isolation(project, result, runs)
     result.loads = _throughput(project, concurrencies, rounds)
-    result.render_to_green = _render_to_green()
+    _render_to_green(result)
     return result
 
 

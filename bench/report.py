@@ -255,9 +255,12 @@ def database_section(result: DatabaseResult) -> list[str]:
             f"(target >= {POOL_RATIO_TARGET:g}x: {_verdict(ratio >= POOL_RATIO_TARGET)})"
         )
     green = result.render_to_green
+    verdict = _verdict(green < POSTGRES_GREEN_TARGET)
+    if result.green_failure:
+        verdict = f"the generated suite FAILED: {result.green_failure}"
     lines.append(
         f"- render-to-green with the database: {green:.1f} s (target < "
-        f"{POSTGRES_GREEN_TARGET:g} s: {_verdict(green < POSTGRES_GREEN_TARGET)})"
+        f"{POSTGRES_GREEN_TARGET:g} s: {verdict})"
     )
     return lines
 
