@@ -35,10 +35,8 @@ class Load:
     p50_ms: float
     p99_ms: float
     errors: int
-    # What the server process used per request meanwhile, in microseconds: CPU in all (user
-    # and system time), and the kernel's part of it (system time: the sockets, mostly).
+    # The CPU time (user and system) the server process used per request meanwhile, in µs.
     cpu_us: float = math.nan
-    system_us: float = math.nan
 
 
 @dataclass
@@ -56,11 +54,6 @@ class Measured:
     def cpu_us(self) -> float:
         """The median CPU per request, in microseconds (NaN where /proc is missing)."""
         return statistics.median(run.cpu_us for run in self.runs)
-
-    @property
-    def system_us(self) -> float:
-        """The median system time per request, in microseconds."""
-        return statistics.median(run.system_us for run in self.runs)
 
     @property
     def typical(self) -> Load:
@@ -174,8 +167,8 @@ def run_wrk(
         command, capture_output=True, text=True, check=True, timeout=duration + (timeout or 0) + 60
     )
     load = parse_wrk(result.stdout)
-    cpu_us, system_us = per_request_us(before, cpu_seconds(server.pid), load.requests)
-    return replace(load, cpu_us=cpu_us, system_us=system_us)
+    cpu_us, _ = per_request_us(before, cpu_seconds(server.pid), load.requests)
+    return replace(load, cpu_us=cpu_us)
 
 
 def warm_up(servers: Sequence[Server], connections: int, seconds: float) -> None:
