@@ -7,9 +7,13 @@ DEMO_DIR ?= build/demo
 DEMO_PROJECT := $(DEMO_DIR)/my-service
 RUNS ?= 5
 LOOPS ?= 4
+# bench/project/ is type-checked against a render with every option on, installed here.
+BENCH_TYPES := build/bench-types
+BENCH_RENDER := $(BENCH_TYPES)/my-service
+TEMPLATE_FILES := cookiecutter.json $(shell find hooks '{{cookiecutter.project_slug}}' -type f)
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-fast test-slow test-busy lint format clean bench mutation
+.PHONY: help demo test test-fast test-slow test-busy lint format clean bench bench-types mutation
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,13 +49,25 @@ test-slow: $(VENV)/.synced  ## Install, type-check and run generated projects; e
 test-busy: $(VENV)/.synced  ## The slow tier 5 times in a row beside 4 busy loops (RUNS=, LOOPS=)
 	$(UV) run --no-sync python -m tests.under_load --runs $(RUNS) --loops $(LOOPS) -- -m slow
 
-bench: $(VENV)/.synced  ## Benchmarks: test overhead, throughput, check cost (BENCH_ARGS=--skip-checks)
+bench: $(VENV)/.synced  ## Benchmarks, one report on stdout (BENCH_ARGS="--parts 2 6", --quick)
 	$(UV) run --no-sync python -m bench.run $(BENCH_ARGS)
 
 mutation: $(VENV)/.synced  ## Mutation testing of a rendered service with mutmut (MUTATION_ARGS="--modules retries.py")
 	$(UV) run --no-sync python -m bench.mutation $(MUTATION_ARGS)
 
-lint: $(VENV)/.synced  ## ruff and mypy on the template's own code
+# Rendered and installed again only when the template changes.
+$(BENCH_TYPES)/.synced: $(VENV)/.synced $(TEMPLATE_FILES)
+	rm -rf $(BENCH_TYPES)
+	$(UV) run --no-sync cookiecutter --no-input --output-dir $(BENCH_TYPES) . \
+	  database=postgres tracing=true metrics=true >/dev/null
+	cd $(BENCH_RENDER) && $(UV) sync --quiet
+	@touch $@
+
+bench-types: $(BENCH_TYPES)/.synced  ## mypy --strict on bench/project/, as part of a render with every option
+	MYPYPATH=$(BENCH_RENDER)/src:$(BENCH_RENDER) $(BENCH_RENDER)/.venv/bin/mypy \
+	  --config-file $(BENCH_RENDER)/pyproject.toml --cache-dir $(BENCH_TYPES)/.mypy_cache bench/project
+
+lint: $(VENV)/.synced bench-types  ## ruff and mypy on the template's own code (bench/project/ too)
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
 	$(UV) run --no-sync mypy

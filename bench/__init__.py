@@ -1,5 +1,7 @@
-"""Benchmarks for the template's performance claims: `make bench` runs them and prints a table.
+"""Benchmarks for the template's performance claims: `make bench` runs them and prints a report.
 
-Nothing here is collected by pytest and nothing asserts: the figures are printed, with the
-targets they are held against, so a regression shows up as a missed target in the table.
+The modules here orchestrate, in the template's own environment; `bench/project/` runs inside
+a rendered project's environment and imports the rendered package. Nothing is collected by
+pytest and nothing asserts: each figure is printed beside its target. docs/benchmarks.md
+describes every part and holds the published figures.
 """

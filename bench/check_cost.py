@@ -12,9 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.helpers import uv_executable
-
-from .common import REPO, clean_env, median, render, timed_run
+from .common import REPO, clean_env, median, python_of, render, timed_run, uv_executable
 
 RENDERS = 5
 
@@ -50,7 +48,7 @@ def time_render_to_green() -> float:
         project = render(Path(folder))
         env = clean_env()
         timed_run([uv_executable(), "sync", "--quiet"], project, env)
-        timed_run([str(project / ".venv" / "bin" / "python"), "-m", "pytest", "-q"], project, env)
+        timed_run([str(python_of(project)), "-m", "pytest", "-q"], project, env)
         return time.perf_counter() - start
 
 

@@ -1,50 +1,49 @@
-"""Where a server process's CPU goes: py-spy's samples of it, grouped by layer; and how much
-it uses per request (`CpuMeter`, from the kernel's count).
+"""Where a server process's CPU goes: py-spy's samples of it, grouped by layer.
 
 py-spy (from PyPI, run through uv's `tool run`, so nothing is added to any project) attaches
 to the process by its id; it needs ptrace, which root has unless the container forbids it.
-It records only samples in which the process is running, not waiting for the network (or
-waiting for a core: on a busy machine the shares stay right, the count overstates the CPU,
-which comes from the kernel's own count, `/proc/<pid>/stat`, instead).
+It records the samples in which the process is not sleeping: running, or ready to run and
+waiting for a core, which on a busy machine happens most right after a socket write has woken
+the process at the other end. So the kernel's part comes from the kernel's own count (system
+time, loadgen.cpu_seconds), and the samples share out the user time alone: a sample whose
+innermost line writes to a transport is left out (the kernel, or a wait for a core).
 
-Each sample is counted once, for the innermost frame that belongs to a layer: the code that
-was running then. Standard-library frames (json, re, uuid, contextvars...) count for the
-layer that called them, except asyncio's own, which are the event loop's. A sample whose
-innermost line writes to a transport is in the kernel's send (on loopback that also runs the
-receiving side's TCP path): it gets a row of its own, whoever wrote.
+Each other sample is counted once, for the innermost frame that belongs to a layer: the code
+that was running then. Standard-library frames (json, re, uuid, contextvars...) count for the
+layer that called them, except asyncio's own, which are the event loop's, and logging's,
+which with uvicorn's formatter and the template's (logs.py) make a layer of their own: the
+access line every request writes. Each sample is also counted for the innermost function
+outside the standard library (`functions`), to compare two servers function by function.
 """
 
 import linecache
-import os
-import statistics
+import math
 import subprocess
+import tempfile
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tests.helpers import uv_executable
-
-from .common import clean_env
-from .loadgen import Load
+from .common import PACKAGE, Server, clean_env, uv_executable
+from .loadgen import cpu_seconds, per_request_us, run_wrk
 
 PY_SPY = "py-spy>=0.4,<0.5"
 RATE = 200  # samples a second
 
-SEND = "socket writes (the kernel's send)"
 DEPENDENCIES = "fastapi's dependency resolution"
-TEMPLATE = "the template's modules (and structlog, stamina)"
+LOGGING = "logging (the access line: the standard library's, the formatters)"
+OWN = "the app's own modules (the template's, with structlog and stamina)"
 EVENT_LOOP = "asyncio and uvloop (the event loop)"
 OTHER = "anything else"
 # Layers by top-level package, in the order the report lists them.
 LAYERS: dict[str, tuple[str, ...]] = {
-    SEND: (),
     "uvicorn and httptools (HTTP server)": ("uvicorn", "httptools", "h11"),
     "starlette (middleware, routing, requests, responses)": ("starlette",),
     "fastapi (its middleware, routing, request handling)": ("fastapi",),
     DEPENDENCIES: (),  # fastapi/dependencies/
     "pydantic (validation, serialization)": ("pydantic", "pydantic_core", "annotated_types"),
-    TEMPLATE: ("structlog", "stamina"),
+    LOGGING: (),
+    OWN: ("structlog", "stamina"),
     "aiohttp client (and yarl, multidict)": (
         "aiohttp",
         "yarl",
@@ -58,68 +57,40 @@ LAYERS: dict[str, tuple[str, ...]] = {
     OTHER: (),
 }
 _BY_PACKAGE = {package: layer for layer, packages in LAYERS.items() for package in packages}
+WRITES = "in a socket write"  # left out of the layers (see the module's doc)
 
 
 @dataclass(frozen=True)
 class Profile:
-    """Samples per layer, and per module of the template within its layer; once known, the
-    CPU the process used per request while it was sampled."""
+    """Samples per layer, and per module of the app's own code within its layer; once known,
+    the CPU the process used per request while it was sampled, user and system time."""
 
-    samples: int
     layers: dict[str, int]
-    template_modules: dict[str, int]
-    cpu_per_request_us: float | None = None
+    own_modules: dict[str, int]
+    functions: dict[str, int]  # by "package/module.py:function"
+    writes: int  # samples in a socket write
+    user_us: float | None = None
+    system_us: float | None = None
+
+    @property
+    def samples(self) -> int:
+        """The samples counted for a layer."""
+        return sum(self.layers.values())
 
     def share(self, layer: str) -> float:
-        """The fraction of all samples counted for `layer`."""
+        """The fraction of the counted samples that are `layer`'s."""
         return self.layers.get(layer, 0) / self.samples if self.samples else 0.0
 
     def per_request_us(self, layer: str) -> float | None:
-        """The CPU `layer` takes per request, in microseconds: its share of the whole."""
-        if self.cpu_per_request_us is None:
-            return None
-        return self.share(layer) * self.cpu_per_request_us
+        """The user time `layer` takes per request, in microseconds: its share of the whole."""
+        return None if self.user_us is None else self.share(layer) * self.user_us
 
-
-def cpu_seconds(pid: int) -> float | None:
-    """The CPU time (user and system) process `pid` has used; None where /proc is missing."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-    except OSError:
-        return None
-    # The fields after the command's parenthesis: utime and stime are the 14th and 15th.
-    fields = stat.rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class CpuMeter:
-    """A load function that also notes the CPU the loaded server used per request in each
-    run, from the kernel's count: a steadier figure than the rate on a shared machine."""
-
-    def __init__(self, load: Callable[[str, int, float], Load], pids: dict[str, int]) -> None:
-        self.load = load
-        self.pids = pids  # by URL
-        self.cpu_us: dict[tuple[str, int], list[float]] = {}
-
-    def __call__(self, url: str, connections: int, seconds: float) -> Load:
-        """Load `url` as the load function does, reading the server's CPU around it."""
-        pid = self.pids.get(url)
-        before = None if pid is None else cpu_seconds(pid)
-        load = self.load(url, connections, seconds)
-        after = None if pid is None else cpu_seconds(pid)
-        if before is not None and after is not None and load.requests:
-            used = (after - before) / load.requests * 1e6
-            self.cpu_us.setdefault((url, connections), []).append(used)
-        return load
-
-    def last(self, url: str, connections: int) -> float:
-        """The CPU per request (µs) of the last run at `url` (NaN when not measured)."""
-        return self.cpu_us.get((url, connections), [float("nan")])[-1]
-
-    def median(self, url: str, connections: int) -> float:
-        """The median CPU per request (µs) over the runs at `url` (NaN when none was)."""
-        runs = self.cpu_us.get((url, connections))
-        return statistics.median(runs) if runs else float("nan")
+    def function_us(self, function: str) -> float:
+        """The user time per request spent in `function` itself (and the standard library
+        it called), in microseconds; NaN before the CPU is known."""
+        if self.user_us is None or not self.samples:
+            return math.nan
+        return self.functions.get(function, 0) / self.samples * self.user_us
 
 
 def _place(frame: str) -> tuple[str, int]:
@@ -128,43 +99,67 @@ def _place(frame: str) -> tuple[str, int]:
     return path, int(line) if line.isdigit() else 0
 
 
-def _layer(path: str, package: str) -> tuple[str | None, str]:
+def _layer(path: str, package: str) -> tuple[str | None, str]:  # noqa: PLR0911 - one a layer
     """The layer a file belongs to (None: count it for its caller), and its module name."""
     parts = path.replace("\\", "/").split("/")
-    if package in parts[:-1]:  # the rendered project, installed editable or not
-        return TEMPLATE, parts[-1].removesuffix(".py")
+    name = parts[-1].removesuffix(".py")
+    if package in parts[:-1] or parts[-3:-1] == ["bench", "project"]:  # the app's own code
+        return (LOGGING if name == "logs" else OWN), name
     if "site-packages" in parts:
         inside = parts[parts.index("site-packages") + 1 :]
         if inside[:2] == ["fastapi", "dependencies"]:
             return DEPENDENCIES, inside[0]
+        if inside == ["uvicorn", "logging.py"]:
+            return LOGGING, inside[0]
         return _BY_PACKAGE.get(inside[0], OTHER), inside[0]
     if "asyncio" in parts[:-1]:
-        return EVENT_LOOP, parts[-1]
-    return None, parts[-1]  # the standard library, the uvicorn script, frozen modules
+        return EVENT_LOOP, name
+    if "logging" in parts[:-1]:
+        return LOGGING, name
+    return None, name  # the standard library, the uvicorn script, frozen modules
+
+
+def _function(frame: str, package: str) -> str | None:
+    """ "package/module.py:function" for a frame outside the standard library, else None."""
+    path = _place(frame)[0].replace("\\", "/")
+    parts = path.split("/")
+    if "site-packages" in parts:
+        where = "/".join(parts[parts.index("site-packages") + 1 :])
+    elif package in parts[:-1]:
+        where = f"{package}/{parts[-1]}"
+    elif parts[-3:-1] == ["bench", "project"]:
+        where = f"bench/project/{parts[-1]}"
+    else:
+        return None
+    return f"{where}:{frame.rpartition(' (')[0]}"
 
 
 def breakdown(raw: str, package: str) -> Profile:
     """Group the samples of py-spy's raw (collapsed stacks) output by layer."""
     layers: Counter[str] = Counter()
     modules: Counter[str] = Counter()
+    functions: Counter[str] = Counter()
+    writes = 0
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
         frames = stack.split(";")
-        layer, module = OTHER, ""
         if "transport.write" in linecache.getline(*_place(frames[-1])):
-            layer = SEND
-        else:
-            for frame in reversed(frames):  # innermost first
-                found, name = _layer(_place(frame)[0], package)
-                if found is not None:
-                    layer, module = found, name
-                    break
+            writes += int(count)
+            continue
+        layer, module = OTHER, ""
+        for frame in reversed(frames):  # innermost first
+            found, name = _layer(_place(frame)[0], package)
+            if found is not None:
+                layer, module = found, name
+                break
         layers[layer] += int(count)
-        if layer == TEMPLATE:
+        if layer == OWN:
             modules[module] += int(count)
-    return Profile(sum(layers.values()), dict(layers), dict(modules))
+        inner = (_function(frame, package) for frame in reversed(frames))
+        functions[next((found for found in inner if found), "the standard library")] += int(count)
+    return Profile(dict(layers), dict(modules), dict(functions), writes)
 
 
 def _py_spy() -> list[str]:
@@ -209,3 +204,22 @@ def finish(recording: "subprocess.Popen[str]", output: Path, package: str) -> Pr
     if recording.returncode != 0 or not output.exists():
         return f"py-spy exited {recording.returncode}: {said.strip()[-300:]}"
     return breakdown(output.read_text(encoding="utf-8"), package)
+
+
+def profile(server: Server, connections: int, seconds: float) -> Profile | str:
+    """py-spy on `server` for `seconds` while wrk loads it at `connections`, with the CPU it
+    used per request meanwhile; or why there is no profile."""
+    missing = prepare()
+    if missing is not None:
+        return missing
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as folder:
+        output = Path(folder) / "samples.txt"
+        before = cpu_seconds(server.pid)
+        recording = start(server.pid, seconds, output)
+        served = run_wrk(server, connections, seconds + 2)  # covers py-spy's start-up
+        after = cpu_seconds(server.pid)
+        found = finish(recording, output, PACKAGE)
+    if isinstance(found, str):
+        return found
+    cpu_us, system_us = per_request_us(before, after, served.requests)
+    return replace(found, user_us=cpu_us - system_us, system_us=system_us)

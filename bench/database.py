@@ -1,19 +1,19 @@
-"""The database option: what the tests' isolation costs, and what the lifespan's pool buys.
+"""Part 4, the database option: what the tests' isolation costs, what the lifespan's pool buys.
 
 A project rendered with database=postgres, installed, then:
 
-1. Isolation. The same test (create a note through the client, read it back) written N
-   times into four files, each run as its own pytest process: with the template's default
-   isolation (each test rolled back), marked `committed` (every table emptied by TRUNCATE
-   after each test), with the schema dropped and created again after each test, with no
-   isolation at all (rows left behind: what the test costs without keeping tests apart),
-   and against a service without a database (notes kept in memory). A small pytest plugin
-   records each test's setup, call and teardown; a test's cost is the median over the file's
-   tests of their sum (the first test, which pays for the session's fixtures, is left out),
-   and each file's figure is the median over shuffled runs.
+1. Isolation. The same test (create a note through the client, read it back) as a module of
+   N tests under five ways of keeping tests apart (bench/project/suites/notes_*.py), each
+   run as its own pytest process in shuffled rounds: the template's default (each test
+   rolled back), marked `committed` (every table emptied by TRUNCATE after each test), the
+   schema dropped and created again after each test, no isolation at all (rows left behind:
+   what the test costs without keeping tests apart), and a service without a database (notes
+   in memory). A test's cost is the median over the module's tests of setup, call and
+   teardown (the first test, which pays for the session's fixtures, left out); each way's
+   figure is the median over the rounds.
 2. Throughput. `GET /notes/1` through real uvicorn against the development PostgreSQL
-   (`python -m tests.database`): the template, whose lifespan owns a pool, and the same
-   route opening a new connection for every request.
+   (`scripts/dev_database.py`): the template, whose lifespan owns a pool, and the same route
+   opening a new connection for every request (bench/project/db_apps.py).
 3. Render-to-green with the database: a fresh render, `uv sync` with uv's cache warm, then
    the generated suite, the embedded server's start included.
 """
@@ -26,297 +26,175 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.helpers import free_port, uv_executable
-
-from .common import ENV_PREFIX, PACKAGE, REPO, Server, clean_env, median, render, sync, timed_run
-from .loadgen import Load
-from .throughput import CONCURRENCIES, DURATION, ROUNDS, WARM_UP, measure_in_turns
+from .common import (
+    ENV_PREFIX,
+    clean_env,
+    median,
+    python_of,
+    render,
+    stopped_at_exit,
+    sync,
+    timed_run,
+    uv_executable,
+)
+from .loadgen import Results, in_turns, warm_up
+from .servers import start_app
+from .suites import install, remove, time_suite
+from .throughput import CONCURRENCIES, DURATION, ROUNDS, WARM_UP
 
 TESTS = 300
 RUNS = 3
-
-_TEST = """
-async def test_note_{n:04d}(client: httpx.AsyncClient) -> None:
-    created = await client.post("/notes", json={{"title": "note {n}"}})
-    assert created.status_code == 201
-    read = await client.get(f"/notes/{{created.json()['id']}}")
-    assert read.json()["title"] == "note {n}"
-"""
-
-_RECREATE = f"""
-from collections.abc import AsyncIterator
-
-import pytest
-
-from {PACKAGE}.app import State
-from {PACKAGE}.db import Base
-
-
-@pytest.fixture(name="_database_isolation")
-async def fixture_schema_recreated(state: State) -> AsyncIterator[None]:
-    yield
-    async with state["database"].engine.begin() as connection:
-        await connection.run_sync(Base.metadata.drop_all)
-        await connection.run_sync(Base.metadata.create_all)
-"""
-
-_BARE = """
-import pytest
-
-
-@pytest.fixture(name="_database_isolation")
-def fixture_no_isolation() -> None:
-    return None
-"""
-
-_IN_MEMORY = """
-from collections.abc import AsyncIterator
-
-import pytest
-from fastapi import FastAPI, HTTPException
-
-from .support import Serve
-
-
-@pytest.fixture(name="_database_isolation")
-def fixture_no_database() -> None:
-    return None
-
-
-@pytest.fixture(name="client", scope="session")
-async def fixture_memory_client(serve: Serve) -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    notes: dict[int, dict[str, object]] = {}
-
-    @app.post("/notes", status_code=201)
-    async def create(note: dict[str, str]) -> dict[str, object]:
-        stored = {"id": len(notes) + 1, "title": note["title"], "body": ""}
-        notes[int(stored["id"])] = stored
-        return stored
-
-    @app.get("/notes/{note_id}")
-    async def read(note_id: int) -> dict[str, object]:
-        if note_id not in notes:
-            raise HTTPException(404, "note not found")
-        return notes[note_id]
-
-    async with serve(app) as client:
-        yield client
-"""
-
-
-@dataclass(frozen=True)
-class Isolation:
-    """One way of keeping tests apart: the header of its test file."""
-
-    key: str
-    label: str
-    header: str
-
-    def source(self, tests: int) -> str:
-        """The whole test module, with `tests` tests."""
-        bodies = "".join(_TEST.format(n=n) for n in range(tests))
-        docstring = f'"""Generated by bench.database: {self.label}."""\n'
-        return f"{docstring}\nimport httpx\n{self.header}{bodies}"
-
-
-ISOLATIONS = [
-    Isolation("default", "the template's default: each test rolled back", ""),
-    Isolation(
-        "truncate",
-        "marked committed: TRUNCATE of every table after each test",
-        "import pytest\n\npytestmark = pytest.mark.committed\n",
+# key -> the label in the report, and its suite in bench/project/suites/.
+ISOLATIONS = {
+    "default": ("the template's default: each test rolled back", "notes_rolled_back"),
+    "truncate": ("marked `committed`: TRUNCATE after each test", "notes_truncated"),
+    "recreate": ("schema dropped and created after each test", "notes_recreated"),
+    "bare": ("no isolation: rows left behind (yardstick)", "notes_left_behind"),
+    "none": ("no database: notes in memory", "notes_in_memory"),
+}
+# key -> the label in the report, and uvicorn's "module:factory".
+TARGETS = {
+    "pool": ("template: the lifespan's pool", "my_service.app:create_app"),
+    "per_request": (
+        "a new connection per request",
+        "bench.project.db_apps:create_connection_per_request_app",
     ),
-    Isolation("recreate", "the schema dropped and created after each test", _RECREATE),
-    Isolation("bare", "no isolation at all: rows left behind (the yardstick)", _BARE),
-    Isolation("none", "no database: notes in memory, nothing to isolate", _IN_MEMORY),
-]
-
-
-# Written beside the project's tests for the runs: each test's three phases, to a JSON file.
-_PLUGIN = """
-import json
-import os
-from collections import defaultdict
-
-_DURATIONS = defaultdict(float)
-
-
-def pytest_runtest_logreport(report):
-    _DURATIONS[report.nodeid] += report.duration
-
-
-def pytest_sessionfinish(session):
-    with open(os.environ["BENCH_DURATIONS"], "w", encoding="utf-8") as output:
-        json.dump(list(_DURATIONS.values()), output)
-"""
+}
 
 
 @dataclass
 class DatabaseResult:
-    """Every figure of the database benchmark."""
+    """Every figure of part 4."""
 
     tests: int
-    runs: int
-    # isolation key -> the median per-test seconds of each run, and each run's wall time
-    suites: dict[str, list[float]] = field(default_factory=dict)
+    # isolation key -> the median per-test seconds of each round, and each round's wall time
+    per_test: dict[str, list[float]] = field(default_factory=dict)
     walls: dict[str, list[float]] = field(default_factory=dict)
-    generator: str = ""
-    concurrencies: Sequence[int] = ()
-    duration: float = 0.0
-    rounds: int = 0
-    loads: dict[str, dict[int, Load]] = field(default_factory=dict)
+    loads: Results = field(default_factory=dict)
     render_to_green: float = 0.0
+    green_failure: str = ""  # the generated suite's summary line, if it failed
 
     def per_test_ms(self, key: str) -> float:
-        """What one test costs with this isolation: the median of the runs' medians."""
-        return median(self.suites[key]) * 1000
+        """What one test costs with this isolation: the median of the rounds' medians."""
+        return median(self.per_test[key]) * 1000
 
 
-def _isolation(project: Path, tests: int, runs: int, result: DatabaseResult) -> None:
-    python = str(project / ".venv" / "bin" / "python")
-    plugin = project / "bench_durations.py"
-    plugin.write_text(_PLUGIN, encoding="utf-8")
-    durations = project / "bench-durations.json"
-    env = clean_env(PYTHONPATH=str(project), BENCH_DURATIONS=str(durations))
-    jobs = []
-    for isolation in ISOLATIONS:
-        path = project / "tests" / f"test_bench_{isolation.key}.py"
-        path.write_text(isolation.source(tests), encoding="utf-8")
-        jobs.append((isolation.key, path))
+def _isolation(project: Path, result: DatabaseResult, runs: int) -> None:
+    copies = install(project, [suite for _, suite in ISOLATIONS.values()])
+    order = list(ISOLATIONS)
     try:
         for round_number in range(runs):
-            random.shuffle(jobs)
-            for key, path in jobs:
-                relative = str(path.relative_to(project))
-                command = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-                command += ["-p", "bench_durations", relative]
-                seconds = timed_run(command, project, env)
-                per_test = json.loads(durations.read_text("utf-8"))[1:]
-                result.suites.setdefault(key, []).append(median(per_test))
-                result.walls.setdefault(key, []).append(seconds)
-            print(  # noqa: T201 - progress
-                f"  database: isolation round {round_number + 1}/{runs} done", file=sys.stderr
-            )
+            random.shuffle(order)
+            for key in order:
+                wall, seconds = time_suite(project, copies[ISOLATIONS[key][1]], result.tests)
+                result.per_test.setdefault(key, []).append(median(seconds[1:]))
+                result.walls.setdefault(key, []).append(wall)
+            _progress(f"  part 4: isolation round {round_number + 1} of {runs} done")
     finally:
-        for _, path in jobs:
-            path.unlink(missing_ok=True)
-        plugin.unlink(missing_ok=True)
-        durations.unlink(missing_ok=True)
+        remove(copies)
 
 
-def _development_server(project: Path) -> tuple[subprocess.Popen[str], str]:
-    """`python -m tests.database` in the project; the process and the URL it prints."""
-    process = subprocess.Popen(  # noqa: S603 - the project's own command
-        [str(project / ".venv" / "bin" / "python"), "-m", "tests.database"],
+@contextmanager
+def _development_database(project: Path) -> Iterator[str]:
+    """`scripts/dev_database.py` of the project running; the URL it prints to serve with."""
+    process = subprocess.Popen(  # noqa: S603 - the project's own script
+        [str(python_of(project)), "scripts/dev_database.py"],
         cwd=project,
         env=clean_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    assert process.stdout is not None  # noqa: S101 - piped above
-    for line in process.stdout:
-        found = re.search(rf"{ENV_PREFIX}DATABASE_URL='(.+)'", line)
-        if found:
-            return process, found.group(1)
-    raise RuntimeError("the development database did not start")
+    try:
+        assert process.stdout is not None  # noqa: S101 - piped above
+        for line in process.stdout:
+            found = re.search(rf"{ENV_PREFIX}DATABASE_URL='(.+)'", line)
+            if found:
+                yield found.group(1)
+                break
+        else:
+            raise RuntimeError("the development database did not start")
+    finally:
+        # The script stops its server at SIGTERM as at Ctrl-C (SIGINT may be ignored here: a
+        # background job inherits that).
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
 
 
-def _post_note(url: str) -> None:
+def _create_note(base: str) -> None:
     request = urllib.request.Request(  # noqa: S310 - loopback
-        url,
+        f"{base}/notes",
         data=json.dumps({"title": "benchmarked"}).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
-        if response.status != 201:  # noqa: PLR2004 - Created
-            raise RuntimeError(f"seeding the note answered {response.status}")
-
-
-TARGETS = {
-    "pool": ("template: the lifespan's pool", f"{PACKAGE}.app:create_app"),
-    "per_request": (
-        "a new connection per request",
-        "bench.variant_db_apps:create_notes_connection_per_request_app",
-    ),
-}
-
-
-def _throughput(
-    project: Path,
-    load: Callable[[str, int, float], Load],
-    result: DatabaseResult,
-    warm_up: float,
-) -> None:
-    database, url = _development_server(project)
-    servers: list[Server] = []
     try:
-        urls = {}
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback
+            pass
+    except urllib.error.HTTPError as error:
+        if error.code != 409:  # noqa: PLR2004 - there already, from an earlier run
+            raise
+
+
+def _throughput(project: Path, concurrencies: tuple[int, ...], rounds: int) -> Results:
+    with _development_database(project) as url, stopped_at_exit() as servers:
+        loaded = {}
         for key, (_, app) in TARGETS.items():
-            port = free_port()
-            uvicorn = str(project / ".venv" / "bin" / "uvicorn")
-            command = [uvicorn, app, "--factory", "--no-access-log", "--log-level", "warning"]
-            command += ["--host", "127.0.0.1", "--port", str(port)]
-            env = clean_env(PYTHONPATH=str(REPO), **{f"{ENV_PREFIX}DATABASE_URL": url})
-            server = Server(f"notes-{key}", command, project, env)
-            servers.append(server)
-            server.wait_until_answering(f"http://127.0.0.1:{port}/health")
-            urls[key] = f"http://127.0.0.1:{port}/notes/1"
-        _post_note(urls["pool"].rsplit("/", 1)[0])
-        for server, key in zip(servers, TARGETS, strict=True):
-            server.wait_until_answering(urls[key])
-            load(urls[key], max(result.concurrencies), warm_up)
-        result.loads = measure_in_turns(
-            urls,
-            load,
-            concurrencies=result.concurrencies,
-            rounds=result.rounds,
-            duration=result.duration,
-            label="database throughput",
+            loaded[key] = start_app(
+                servers,
+                project,
+                f"notes-{key}",
+                app,
+                "http://127.0.0.1:9/",  # no upstream is called
+                path="notes/1",
+                ready="health",
+                **{f"{ENV_PREFIX}DATABASE_URL": url},
+            )
+        _create_note(loaded["pool"].url.removesuffix("/notes/1"))
+        warm_up(list(loaded.values()), max(concurrencies), WARM_UP)
+        return in_turns(
+            loaded, concurrencies=concurrencies, rounds=rounds, duration=DURATION, label="part 4"
         )
-    finally:
-        for server in servers:
-            server.stop()
-        database.send_signal(signal.SIGTERM)
-        database.wait(timeout=60)
 
 
-def _render_to_green() -> float:
+def _render_to_green(result: DatabaseResult) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-green-postgres-") as folder:
         start = time.perf_counter()
         project = render(Path(folder), database="postgres")
         env = clean_env()
         timed_run([uv_executable(), "sync", "--quiet"], project, env)
-        timed_run([str(project / ".venv" / "bin" / "python"), "-m", "pytest", "-q"], project, env)
-        return time.perf_counter() - start
+        try:
+            timed_run([str(python_of(project)), "-m", "pytest", "-q"], project, env)
+        except RuntimeError as failed:
+            lines = str(failed).strip().splitlines()
+            result.green_failure = "; ".join(line for line in lines if "FAILED" in line)
+        result.render_to_green = time.perf_counter() - start
 
 
-def run(  # noqa: PLR0913 - the knobs of `make bench`
+def run(
     folder: Path,
-    load: tuple[str, Callable[[str, int, float], Load]],
     *,
     tests: int = TESTS,
     runs: int = RUNS,
-    concurrencies: Sequence[int] = CONCURRENCIES,
-    duration: float = DURATION,
-    warm_up: float = WARM_UP,
+    concurrencies: tuple[int, ...] = CONCURRENCIES,
     rounds: int = ROUNDS,
 ) -> DatabaseResult:
     """Render and install the postgres project under `folder`, then run all three parts."""
-    folder.mkdir(parents=True, exist_ok=True)
     project = render(folder, database="postgres")
     sync(project)
-    result = DatabaseResult(tests, runs)
-    result.generator, load_function = load
-    result.concurrencies, result.duration, result.rounds = tuple(concurrencies), duration, rounds
-    _isolation(project, tests, runs, result)
-    _throughput(project, load_function, result, warm_up)
-    result.render_to_green = _render_to_green()
+    result = DatabaseResult(tests)
+    _isolation(project, result, runs)
+    result.loads = _throughput(project, concurrencies, rounds)
+    _render_to_green(result)
     return result
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)  # noqa: T201 - progress goes to stderr

@@ -1,29 +1,33 @@
-"""Load generation: wrk when it is installed (or can be), else a small aiohttp-based generator.
+"""Load: wrk against a server on 127.0.0.1, the server's CPU read from /proc around each run.
 
-Both are closed-loop: `connections` clients each send their next request as soon as the last
-one is answered, for `duration` seconds (the fallback also stops after `max_requests`).
-Only loopback URLs are accepted. The fallback runs inside the rendered project's environment:
-`python -m bench.loadgen --url URL --connections 10 --duration 10`.
+wrk (Debian's package, installed with apt-get when missing and possible) is closed-loop:
+`connections` clients each send their next request as soon as the last one is answered.
+Targets are measured in turns, each round starting with another, so that whatever else the
+machine does falls on all of them alike; a target's figures are the medians of its runs.
+CPU per request (user and system time the server process used, over the requests it served)
+moves less than the rate on a shared machine.
 """
 
-import argparse
-import asyncio
 import ipaddress
-import json
 import math
+import os
 import re
 import shutil
 import statistics
 import subprocess
+import sys
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from .common import Server
 
 
 @dataclass(frozen=True)
 class Load:
-    """What one run of the load generator measured."""
+    """What one wrk run measured, and the CPU the server used per request meanwhile."""
 
     requests: int
     seconds: float
@@ -31,6 +35,36 @@ class Load:
     p50_ms: float
     p99_ms: float
     errors: int
+    # The CPU time (user and system) the server process used per request meanwhile, in µs.
+    cpu_us: float = math.nan
+
+
+@dataclass
+class Measured:
+    """Every run of one target at one concurrency; its figures are their medians."""
+
+    runs: list[Load] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        """The median requests per second."""
+        return statistics.median(run.requests_per_second for run in self.runs)
+
+    @property
+    def cpu_us(self) -> float:
+        """The median CPU per request, in microseconds (NaN where /proc is missing)."""
+        return statistics.median(run.cpu_us for run in self.runs)
+
+    @property
+    def typical(self) -> Load:
+        """The run with the median rate (the lower middle one for an even count): its
+        latencies and errors stand for the target's."""
+        ordered = sorted(self.runs, key=lambda run: run.requests_per_second)
+        return ordered[(len(ordered) - 1) // 2]
+
+
+# Key of the target -> connections -> what was measured.
+Results = dict[str, dict[int, Measured]]
 
 
 def require_loopback(url: str) -> None:
@@ -44,19 +78,39 @@ def require_loopback(url: str) -> None:
         raise ValueError(f"load is only ever sent to loopback addresses, not {host!r}")
 
 
-def ensure_wrk() -> str | None:
-    """The path of wrk, installing Debian's package first if it is missing; None if that fails."""
+def find_wrk() -> str:
+    """The path of wrk, installing Debian's package first if it is missing."""
     found = shutil.which("wrk")
-    if found is not None:
-        return found
     apt = shutil.which("apt-get")
-    if apt is None:
-        return None
-    for command in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "wrk"]):
-        result = subprocess.run(command, capture_output=True, check=False, timeout=300)  # noqa: S603
-        if result.returncode != 0:
-            return None
-    return shutil.which("wrk")
+    if found is None and apt is not None:
+        for command in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "wrk"]):
+            subprocess.run(command, capture_output=True, check=False, timeout=300)  # noqa: S603
+        found = shutil.which("wrk")
+    if found is None:
+        raise RuntimeError("the benchmarks need wrk: install it (apt-get install wrk)")
+    return found
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """The user and system CPU time process `pid` has used; NaN where /proc is missing."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return math.nan, math.nan
+    # The fields after the command's parenthesis: utime and stime are the 14th and 15th.
+    fields = stat.rpartition(")")[2].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def per_request_us(
+    before: tuple[float, float], after: tuple[float, float], requests: int
+) -> tuple[float, float]:
+    """CPU in all and system time, in microseconds per request, between two readings."""
+    if not requests:
+        return math.nan, math.nan
+    user, system = (b - a for a, b in zip(before, after, strict=True))
+    return (user + system) / requests * 1e6, system / requests * 1e6
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -96,98 +150,88 @@ def parse_wrk(output: str) -> Load:
     )
 
 
-def run_wrk(  # noqa: PLR0913 - wrk's own options
-    wrk: str,
-    url: str,
-    connections: int,
-    duration: float,
-    *,
-    threads: int = 1,
-    timeout: float | None = None,
+def run_wrk(
+    server: Server, connections: int, duration: float, *, timeout: float | None = None
 ) -> Load:
-    """One wrk run against `url` (loopback only). An answer slower than `timeout` seconds
-    (wrk's default: 2) counts as a socket timeout, and its latency is not recorded."""
-    require_loopback(url)
+    """One wrk run (one thread) against `server.url`, with the CPU the server used per
+    request. An answer slower than `timeout` seconds (wrk's default: 2) counts as a socket
+    timeout, and its latency is not recorded."""
+    require_loopback(server.url)
     # wrk takes whole seconds only.
-    command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s"]
+    command = [find_wrk(), "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s"]
     if timeout is not None:
         command.append(f"--timeout={math.ceil(timeout)}s")
-    command += ["--latency", url]
+    command += ["--latency", server.url]
+    before = cpu_seconds(server.pid)
     result = subprocess.run(  # noqa: S603 - wrk with a loopback URL
         command, capture_output=True, text=True, check=True, timeout=duration + (timeout or 0) + 60
     )
-    return parse_wrk(result.stdout)
+    load = parse_wrk(result.stdout)
+    cpu_us, _ = per_request_us(before, cpu_seconds(server.pid), load.requests)
+    return replace(load, cpu_us=cpu_us)
 
 
-def run_fallback(python: Path, url: str, connections: int, duration: float) -> Load:
-    """One run of the aiohttp-based generator, in the interpreter `python` (which has aiohttp)."""
-    require_loopback(url)
-    command = [str(python), "-m", "bench.loadgen", "--url", url]
-    command += ["--connections", str(connections), "--duration", f"{duration:g}"]
-    repo = Path(__file__).resolve().parent.parent
-    result = subprocess.run(  # noqa: S603 - this module, with a loopback URL
-        command,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=duration + 60,
-        cwd=repo,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(repo)},
+def warm_up(servers: Sequence[Server], connections: int, seconds: float) -> None:
+    """Load each server once, unmeasured: imports, caches and pools settle first."""
+    for server in servers:
+        run_wrk(server, connections, seconds)
+
+
+def in_turns(
+    servers: Mapping[str, Server],
+    *,
+    concurrencies: Sequence[int],
+    rounds: int,
+    duration: float,
+    label: str,
+) -> Results:
+    """Load each server at each concurrency once a round for `rounds` rounds, taking turns,
+    each round starting with the next server."""
+    results: Results = {key: {} for key in servers}
+    keys = list(servers)
+    for connections in concurrencies:
+        for turn in range(rounds):
+            shift = turn % len(keys)
+            for key in keys[shift:] + keys[:shift]:
+                time.sleep(0.3)  # the last run's connections close
+                load = run_wrk(servers[key], connections, duration)
+                results[key].setdefault(connections, Measured()).runs.append(load)
+        _progress(f"  {label}: {connections} connections done")
+    return results
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Two targets compared round by round (their runs in one round were seconds apart):
+    the median and the range of the per-round ratios, first's over second's."""
+
+    rate: float
+    rate_range: tuple[float, float]
+    cpu: float
+    cpu_range: tuple[float, float]
+
+
+def paired(first: Measured, second: Measured) -> Paired:
+    """`first` against `second`, round by round (both measured by the same `in_turns`)."""
+    rates = sorted(
+        a.requests_per_second / b.requests_per_second
+        for a, b in zip(first.runs, second.runs, strict=True)
     )
-    return Load(**json.loads(result.stdout))
-
-
-async def _generate(url: str, connections: int, duration: float, max_requests: int) -> Load:
-    import aiohttp  # noqa: PLC0415 - only the fallback process needs it
-
-    latencies: list[float] = []
-    errors = 0
-    connector = aiohttp.TCPConnector(limit=connections)
-    timeout = aiohttp.ClientTimeout(total=30)
-    start = time.perf_counter()
-    deadline = start + duration
-
-    async def client(session: aiohttp.ClientSession) -> None:
-        nonlocal errors
-        while time.perf_counter() < deadline and len(latencies) + errors < max_requests:
-            sent = time.perf_counter()
-            try:
-                async with session.get(url) as response:
-                    await response.read()
-                    ok = response.status < 400  # noqa: PLR2004 - wrk's notion of success
-            except (aiohttp.ClientError, TimeoutError):
-                ok = False
-            if ok:
-                latencies.append((time.perf_counter() - sent) * 1000)
-            else:
-                errors += 1
-
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        await asyncio.gather(*(client(session) for _ in range(connections)))
-    seconds = time.perf_counter() - start
-    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
-    return Load(
-        requests=len(latencies) + errors,
-        seconds=seconds,
-        requests_per_second=(len(latencies) + errors) / seconds,
-        p50_ms=cuts[49],
-        p99_ms=cuts[98],
-        errors=errors,
+    cpus = sorted(a.cpu_us / b.cpu_us for a, b in zip(first.runs, second.runs, strict=True))
+    return Paired(
+        statistics.median(rates),
+        (rates[0], rates[-1]),
+        statistics.median(cpus),
+        (cpus[0], cpus[-1]),
     )
 
 
-def main() -> None:
-    """Run the fallback generator and print what it measured as JSON."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--connections", type=int, default=10)
-    parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--max-requests", type=int, default=1_000_000)
-    args = parser.parse_args()
-    require_loopback(args.url)
-    load = asyncio.run(_generate(args.url, args.connections, args.duration, args.max_requests))
-    print(json.dumps(asdict(load)))  # noqa: T201 - the result, read by the caller
+def merge(into: Results, more: Results) -> None:
+    """Add `more`'s runs to `into`'s."""
+    for key, by_connections in more.items():
+        for connections, measured in by_connections.items():
+            into.setdefault(key, {}).setdefault(connections, Measured()).runs += measured.runs
 
 
-if __name__ == "__main__":
-    main()
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)  # noqa: T201 - progress goes to stderr

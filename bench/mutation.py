@@ -48,9 +48,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.helpers import python_in, uv_executable
-
-from .common import Server, clean_env, render, sync
+from .common import Server, bench_env, clean_env, python_of, render, sync, uv_executable
 
 MUTMUT = "mutmut>=3.8,<4"
 DEFAULT_ANSWERS = ("database=postgres", "tracing=true", "metrics=true")
@@ -69,25 +67,9 @@ _STOP_GRACE = 120.0
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 # mutmut names a mutant <module>.x_<function>__mutmut_<n>; a method's, x\u01c1<class>\u01c1<method>.
 _FUNCTION_PREFIXES = ("x_", "x\u01c1")
+# The plugin bench/project/mutation_worker.py, copied into the project under this name.
 _PLUGIN = "_mutation_worker"
-_PLUGIN_SOURCE = '''"""Each pytest session mutmut starts gets a database of its own on the
-shared server, as a pytest-xdist worker does (tests/database.py names it after
-PYTEST_XDIST_WORKER). Written by the template's bench/mutation.py."""
-
-import os
-
-
-def pytest_configure() -> None:
-    os.environ["PYTEST_XDIST_WORKER"] = f"mutant{os.getpid()}"
-'''
-# The suite's own embedded server, until standard input closes.
-_SERVER_SOURCE = """
-import sys
-from tests.database import embedded_server
-with embedded_server() as server:
-    print(server.url, flush=True)
-    sys.stdin.read()
-"""
+_PLUGIN_SOURCE = Path(__file__).parent / "project" / "mutation_worker.py"
 # Columns of the table, and the statuses mutmut reports that each one counts.
 _COLUMNS = {
     "killed": ("killed",),
@@ -236,7 +218,7 @@ def _configure(
         f"timeout_constant = {TIMEOUT_CONSTANT}",
     ]
     if shared_database:
-        (project / f"{_PLUGIN}.py").write_text(_PLUGIN_SOURCE, encoding="utf-8")
+        shutil.copyfile(_PLUGIN_SOURCE, project / f"{_PLUGIN}.py")
         lines += [f'also_copy = ["{_PLUGIN}.py"]', f'pytest_add_cli_args = ["-p", "{_PLUGIN}"]']
     with (project / "pyproject.toml").open("a", encoding="utf-8") as pyproject:
         pyproject.write("\n".join(lines) + "\n")
@@ -248,9 +230,9 @@ def _shared_database(project: Path) -> Iterator[str]:
     log = project / ".bench-postgres.log"
     with log.open("wb") as errors:
         process = subprocess.Popen(  # noqa: S603 - a fixed command line
-            [str(python_in(project / ".venv")), "-c", _SERVER_SOURCE],
+            [str(python_of(project)), "-m", "bench.project.suite_database"],
             cwd=project,
-            env=clean_env(),
+            env=bench_env(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=errors,
@@ -288,7 +270,7 @@ class _Project:
 
     @property
     def mutmut(self) -> Path:
-        return python_in(self.path / ".venv").with_name("mutmut")
+        return python_of(self.path).with_name("mutmut")
 
     def mutmut_output(self, *args: str) -> str:
         """What a quick mutmut command prints."""
@@ -437,7 +419,7 @@ def _exercise(args: argparse.Namespace, folder: Path) -> list[str]:
     path = render(folder, **dict(args.answers))
     sync(path)
     project = _Project(path, clean_env(PYTHONIOENCODING="utf-8", PYTHONUNBUFFERED="1"))
-    python = str(python_in(path / ".venv"))
+    python = str(python_of(path))
     subprocess.run(  # noqa: S603 - a fixed command line
         [uv_executable(), "pip", "install", "--quiet", "--python", python, MUTMUT],
         cwd=path,

@@ -1,34 +1,49 @@
-"""What the logging, the metrics and the tracing cost: throughput on the example route.
+"""Part 5: what the logging, the metrics and the tracing cost, and a collector that is down.
 
 The same `GET /items/1` through real uvicorn (its access log on, as under `python -m`) in
-front of bench.upstream_server, five ways, each adding to the one before: the service as it
-was before its logging (uvicorn's text lines, no request id), the default render (JSON lines
-and the request id), a render with `metrics`, one with `metrics` and `tracing` exporting
-nothing, and that one again exporting every span over OTLP to a local collector stand-in
-that discards them (bench/collector.py). Every server logs to a file, as a container's
-output goes to a log driver.
+front of bench.project.upstream_server, each way adding to the one before: the service as it
+was before its logging (bench/project/before_logging.py: uvicorn's text lines, no request
+id), the default render (JSON lines and the request id), a render with `metrics`, one with
+`metrics` and `tracing` exporting nothing, and that one exporting every span over OTLP to a
+local collector stand-in that discards them (bench/project/collector.py), or to a collector
+that is down (nothing listens at its port: every export is refused and retried). Every
+server logs to a file, as a container's output goes to a log driver. Then how long SIGTERM
+takes to stop the traced service under `python -m` (bench/shutdown_time.py).
 """
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.helpers import free_port
+from . import shutdown_time
+from .common import (
+    Server,
+    bench_env,
+    free_port,
+    never_answering,
+    python_of,
+    render,
+    stopped_at_exit,
+    sync,
+)
+from .loadgen import Results, in_turns, warm_up
+from .servers import start_app, start_upstream
+from .throughput import CONCURRENCIES, DURATION, WARM_UP
 
-from .common import ENV_PREFIX, PACKAGE, REPO, Server, clean_env, render, sync
-from .loadgen import Load
-from .throughput import measure_in_turns, start_upstream
+# The collector rows differ by a few percent: more rounds than part 2's.
+ROUNDS = 5
+
+TEMPLATE_APP = "my_service.app:create_app"
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One way to serve the route: which render, which factory, exporting or not."""
+    """One way to serve the route: which render, which factory, where spans go."""
 
     key: str
     label: str
-    project: str  # "default", "metrics" or "traced": the render it runs in
-    app: str
-    export: bool = False
+    render: str  # "default", "metrics" or "traced"
+    app: str = TEMPLATE_APP
+    collector: str = ""  # "up", "down" or "hang": spans exported over OTLP to it
 
 
 VARIANTS = [
@@ -36,95 +51,76 @@ VARIANTS = [
         "before",
         "before its logging: uvicorn's text lines, no request id",
         "default",
-        "bench.variant_obs_apps:create_before_logging_app",
+        "bench.project.before_logging:create_before_logging_app",
     ),
-    Variant("logging", "logging (the default): JSON lines, request id", "default", "APP"),
-    Variant("metrics", "+ metrics", "metrics", "APP"),
-    Variant("tracing", "+ metrics + tracing, no exporter", "traced", "APP"),
-    Variant("exporting", "+ metrics + tracing, OTLP to a collector", "traced", "APP", True),
+    Variant("logging", "logging (the default): JSON lines, request id", "default"),
+    Variant("metrics", "+ metrics", "metrics"),
+    Variant("tracing", "+ metrics + tracing, no exporter", "traced"),
+    Variant("exporting", "+ metrics + tracing, OTLP to a collector", "traced", collector="up"),
+    Variant("down", "the same, the collector down (refused)", "traced", collector="down"),
+    Variant("hang", "the same, the collector hanging", "traced", collector="hang"),
 ]
 RENDERS = {"metrics": {"metrics": True}, "traced": {"metrics": True, "tracing": True}}
 
 
 @dataclass
 class ObservabilityResult:
-    """The median run of each variant at each concurrency."""
+    """Every figure of part 5."""
 
-    generator: str
-    concurrencies: Sequence[int]
-    duration: float
-    rounds: int
-    loads: dict[str, dict[int, Load]] = field(default_factory=dict)
+    loads: Results = field(default_factory=dict)
+    shutdowns: dict[str, list[float]] = field(default_factory=dict)
 
 
-def _start(project: Path, variant: Variant, upstream: str, collector: str) -> Server:
-    port = free_port()
-    app = f"{PACKAGE}.app:create_app" if variant.app == "APP" else variant.app
-    uvicorn = str(project / ".venv" / "bin" / "uvicorn")
-    command = [uvicorn, app, "--factory", "--host", "127.0.0.1", "--port", str(port)]
-    export = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": collector} if variant.export else {}
-    env = clean_env(
-        PYTHONPATH=str(REPO),
-        **{f"{ENV_PREFIX}UPSTREAM_BASE_URL": upstream, f"{ENV_PREFIX}DOCS_ENABLED": "false"},
-        **export,
-    )
-    server = Server(f"observability-{variant.key}", command, project, env)
-    server.url = f"http://127.0.0.1:{port}/items/1"
-    return server
-
-
-def run(  # noqa: PLR0913 - the knobs of `make bench`
-    folder: Path,
-    default_project: Path,
-    load: tuple[str, Callable[[str, int, float], Load]],
-    *,
-    concurrencies: Sequence[int],
-    duration: float,
-    warm_up: float,
-    rounds: int,
-) -> ObservabilityResult:
-    """Render and install the metrics and traced projects under `folder`, then load every
-    variant at every concurrency, the variants taking turns; every server always stopped."""
+def renders(folder: Path, default_project: Path) -> dict[str, Path]:
+    """The default project, and the metrics and traced ones rendered and installed under
+    `folder`."""
     projects = {"default": default_project}
     for name, answers in RENDERS.items():
-        (folder / name).mkdir(parents=True, exist_ok=True)
         projects[name] = render(folder / name, **answers)
         sync(projects[name])
-    generator, load_function = load
-    result = ObservabilityResult(generator, tuple(concurrencies), duration, rounds)
-    servers: list[Server] = []
-    try:
-        upstream, upstream_port = start_upstream(default_project, "obs-upstream", None)
-        servers.append(upstream)
-        upstream.wait_until_answering(upstream.url)
-        collector_port = free_port()
-        python = str(default_project / ".venv" / "bin" / "python")
-        command = [python, "-m", "bench.collector", "--port", str(collector_port)]
-        collector = Server("collector", command, default_project, clean_env(PYTHONPATH=str(REPO)))
-        servers.append(collector)
-        collector.wait_until_answering(f"http://127.0.0.1:{collector_port}/health")
-        urls = {}
+    return projects
+
+
+def start_collector(servers: list[Server], project: Path) -> str:
+    """bench.project.collector, once it answers; the URL spans are exported to."""
+    port = free_port()
+    command = [str(python_of(project)), "-m", "bench.project.collector", "--port", str(port)]
+    collector = Server("collector", command, project, bench_env())
+    servers.append(collector)
+    collector.wait_until_answering(f"http://127.0.0.1:{port}/health")
+    return f"http://127.0.0.1:{port}/v1/traces"
+
+
+def run(
+    folder: Path,
+    default_project: Path,
+    *,
+    concurrencies: tuple[int, ...] = CONCURRENCIES,
+    rounds: int = ROUNDS,
+    duration: float = DURATION,
+) -> ObservabilityResult:
+    """Render and install the metrics and traced projects under `folder`, load every variant
+    at every concurrency, taking turns; then time SIGTERM. Every server always stopped."""
+    projects = renders(folder, default_project)
+    result = ObservabilityResult()
+    with stopped_at_exit() as servers, never_answering() as hanging:
+        upstream = start_upstream(servers, default_project)
+        collectors = {
+            "up": start_collector(servers, default_project),
+            "down": f"http://127.0.0.1:{free_port()}/v1/traces",  # nothing listens there
+            "hang": f"http://127.0.0.1:{hanging}/v1/traces",
+        }
+        loaded = {}
         for variant in VARIANTS:
-            server = _start(
-                projects[variant.project],
-                variant,
-                f"http://127.0.0.1:{upstream_port}/",
-                f"http://127.0.0.1:{collector_port}/v1/traces",
+            spans = collectors.get(variant.collector)
+            export = {} if spans is None else {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": spans}
+            project = projects[variant.render]
+            loaded[variant.key] = start_app(
+                servers, project, variant.key, variant.app, upstream, **export
             )
-            servers.append(server)
-            server.wait_until_answering(server.url)
-            urls[variant.key] = server.url
-        for variant in VARIANTS:
-            load_function(urls[variant.key], max(concurrencies), warm_up)
-        result.loads = measure_in_turns(
-            urls,
-            load_function,
-            concurrencies=concurrencies,
-            rounds=rounds,
-            duration=duration,
-            label="observability",
+        warm_up(list(loaded.values()), max(concurrencies), WARM_UP)
+        result.loads = in_turns(
+            loaded, concurrencies=concurrencies, rounds=rounds, duration=duration, label="part 5"
         )
-    finally:
-        for server in reversed(servers):
-            server.stop()
+        result.shutdowns = shutdown_time.run(projects["traced"], upstream, collectors)
     return result

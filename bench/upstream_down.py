@@ -1,29 +1,28 @@
 """Part 6's upstream down: how long the template takes to answer when every attempt fails.
 
-The template in front of bench.upstream_server in a mode where items are down, loaded with
-real backoff (stamina's testing mode is only ever on in tests): the p50 and p99 answer
-times against the deadline it was given, what it answered, and how many attempts the
-upstream received per request (it counts the request ids the template sends on).
+The template (`python -m`) in front of bench.project.upstream_server in a mode where items
+are down, loaded with real backoff (stamina's testing mode is only ever on in tests): the p50
+and p99 answer times against the deadline it was given, what it answered, and how many
+attempts the upstream received per request (it counts the request ids the template sends on).
 """
 
 import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .common import PACKAGE, Server
-from .loadgen import Load, ensure_wrk, run_fallback, run_wrk
-from .throughput import start_proxy, start_upstream
+from .common import stopped_at_exit
+from .loadgen import Load, run_wrk
+from .servers import setting, start_service, start_upstream
 
 
 @dataclass(frozen=True)
 class Fault:
     """An upstream that is down one way, and the limits the template is given for it."""
 
-    mode: str  # bench.upstream_server's --mode
+    mode: str  # bench.project.upstream_server's --mode
     label: str
     deadline: float
     attempt_timeout: float
@@ -58,44 +57,30 @@ def _get(url: str, timeout: float) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-def _load_function(project: Path) -> Callable[[str, int, float, float], Load]:
-    """The load generator with a timeout: wrk's default (2 s) would cut the slow answers."""
-    wrk = ensure_wrk()
-    if wrk is not None:
-        return lambda url, c, seconds, limit: run_wrk(wrk, url, c, seconds, timeout=limit)
-    python = project / ".venv" / "bin" / "python"  # its own timeout, 30 s, is long enough
-    return lambda url, c, seconds, _limit: run_fallback(python, url, c, seconds)
-
-
 def measure(project: Path, fault: Fault, connections: int) -> FaultResult:
     """Load the template in front of an upstream down as `fault` says; both always stopped."""
-    servers: list[Server] = []
-    try:
-        upstream, port = start_upstream(project, f"upstream-{fault.mode}", None, fault.mode)
-        servers.append(upstream)
-        upstream.wait_until_answering(upstream.url)
-        stats = f"http://127.0.0.1:{port}/stats"
-        proxy = start_proxy(
+    with stopped_at_exit() as servers:
+        upstream = start_upstream(servers, project, f"upstream-{fault.mode}", mode=fault.mode)
+        stats = f"{upstream}stats"
+        service = start_service(
+            servers,
             project,
             f"template-{fault.mode}",
-            f"{PACKAGE}.app:create_app",
-            f"http://127.0.0.1:{port}/",
-            upstream_deadline=f"{fault.deadline:g}",
-            upstream_timeout=f"{fault.attempt_timeout:g}",
-            upstream_retry_attempts=str(fault.attempts),
+            upstream,
+            **{
+                setting("upstream_deadline"): f"{fault.deadline:g}",
+                setting("upstream_timeout"): f"{fault.attempt_timeout:g}",
+                setting("upstream_retry_attempts"): str(fault.attempts),
+            },
         )
-        servers.append(proxy)
-        proxy.wait_until_answering(proxy.url.replace("/items/1", "/health"))
-        status, body = _get(proxy.url, timeout=fault.deadline + 10)
+        status, body = _get(service.url, timeout=fault.deadline + 10)
         answer = f"{status} {json.loads(body).get('detail', '')}"
         before = json.loads(_get(stats, timeout=5)[1])
-        load = _load_function(project)(proxy.url, connections, fault.duration, fault.deadline + 5)
+        # wrk's timeout past the deadline: its default (2 s) would cut the slow answers.
+        load = run_wrk(service, connections, fault.duration, timeout=fault.deadline + 5)
         # The requests still in flight when the load stopped go on to their end.
         time.sleep(min(fault.deadline, 2 * load.p99_ms / 1000) + 0.5)
         after = json.loads(_get(stats, timeout=5)[1])
-    finally:
-        for server in reversed(servers):
-            server.stop()
     return FaultResult(
         load,
         answer,

@@ -7,12 +7,16 @@ from types import FrameType
 
 import structlog
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .app import create_app
 from .config import Settings
 from .shutdown import Drain
 
 log = structlog.get_logger(__name__)
+
+# h11's own default cap on a request's head, for a config that sets none.
+DEFAULT_MAX_HEAD_BYTES = 16 * 1024
 
 
 class DrainingServer(uvicorn.Server):
@@ -51,16 +55,51 @@ class DrainingServer(uvicorn.Server):
         loop.call_later(self.drain_delay, super().handle_exit, sig, frame)
 
 
-def serve(settings: Settings) -> None:
-    """Serve the app built from `settings` until SIGINT or SIGTERM, then drain and stop."""
-    drain = Drain()
-    config = uvicorn.Config(
+class HeadCappedHttpTools(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with a cap on the size of a request's head.
+
+    httptools takes a request line and headers of any size and number; uvicorn's other parser,
+    h11, refuses a head past `h11_max_incomplete_event_size`, and this does the same with that
+    setting: it counts the bytes received while a request's head is incomplete and, past the
+    cap, answers 400 and closes the connection, as uvicorn answers any request it cannot
+    parse. A body is never counted: the count stops once the headers are complete and starts
+    again from zero when the request ends.
+    """
+
+    _head_bytes = 0
+    _in_head = True  # until the headers of the request are complete; again after it ends
+
+    def data_received(self, data: bytes) -> None:
+        """Parse `data`, then refuse the request if its head is incomplete past the cap."""
+        if self._in_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        cap = self.config.h11_max_incomplete_event_size or DEFAULT_MAX_HEAD_BYTES
+        if self._in_head and self._head_bytes > cap and not self.transport.is_closing():
+            self.logger.warning("Invalid HTTP request received.")
+            self.send_400_response("Request head too large.")
+
+    def on_headers_complete(self) -> None:
+        """The head is whole: stop counting."""
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        """The request is whole: the next one's head is counted from zero."""
+        super().on_message_complete()
+        self._in_head = True
+        self._head_bytes = 0
+
+
+def server_config(settings: Settings, drain: Drain) -> uvicorn.Config:
+    """How `python -m` runs uvicorn: the app built from `settings`, the server limits from
+    them, HTTP parsed by httptools with a cap on a request's head."""
+    return uvicorn.Config(
         create_app(settings, drain=drain),
         host=settings.host,
         port=settings.port,
-        # h11 is the HTTP parser of uvicorn's that caps the size of a request's head;
-        # httptools would accept headers of any size and number.
-        http="h11",
+        http=HeadCappedHttpTools,
+        # h11's cap on a request's head, which HeadCappedHttpTools keeps too.
         h11_max_incomplete_event_size=settings.max_header_bytes,
         limit_concurrency=settings.max_concurrency,
         timeout_keep_alive=settings.keep_alive_timeout,
@@ -68,7 +107,12 @@ def serve(settings: Settings) -> None:
         # create_app configured logging from the settings; uvicorn's own setup would undo it.
         log_config=None,
     )
-    server = DrainingServer(config, drain, settings.drain_delay)
+
+
+def serve(settings: Settings) -> None:
+    """Serve the app built from `settings` until SIGINT or SIGTERM, then drain and stop."""
+    drain = Drain()
+    server = DrainingServer(server_config(settings, drain), drain, settings.drain_delay)
     server.run()
     if not server.started:
         sys.exit(3)  # as `uvicorn.run` does when the app could not start

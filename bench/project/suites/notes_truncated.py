@@ -1,0 +1,19 @@
+"""Part 4, marked `committed`: the writes are real, every table emptied (TRUNCATE) after each
+test."""
+
+import os
+
+import httpx
+import pytest
+
+TESTS = int(os.environ.get("BENCH_TESTS", "300"))
+pytestmark = pytest.mark.committed
+
+
+@pytest.mark.parametrize("n", range(TESTS))
+async def test_note(client: httpx.AsyncClient, n: int) -> None:
+    """A note created through the service reads back."""
+    created = await client.post("/notes", json={"title": f"note {n}"})
+    assert created.status_code == 201
+    read = await client.get(f"/notes/{created.json()['id']}")
+    assert read.json()["title"] == f"note {n}"
