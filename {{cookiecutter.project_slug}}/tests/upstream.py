@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import signal
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -272,9 +273,16 @@ async def run_upstream(host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[
 
 async def _serve_forever() -> None:
     url = urlsplit(str(Settings().upstream_base_url))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Also when started in the background by a shell, which leaves SIGINT ignored. Windows
+        # has no signal handlers on the loop: Ctrl-C raises KeyboardInterrupt there.
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
     async with run_upstream(url.hostname or "127.0.0.1", url.port or 80) as upstream:
         print(f"Fake upstream on {upstream.url} (Ctrl-C stops)", flush=True)  # noqa: T201
-        await asyncio.Event().wait()
+        await stop.wait()
 
 
 if __name__ == "__main__":
