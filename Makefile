@@ -44,10 +44,10 @@ test-fast: lint  ## Render every combination, check structure and lint, unit-tes
 	$(UV) run --no-sync pytest -m "not slow"
 
 test-slow: $(VENV)/.synced  ## Install, type-check and run generated projects; end-to-end tests
-	$(UV) run --no-sync pytest -m slow
+	$(UV) run --no-sync pytest -m slow -n 2 --dist loadfile
 
 test-busy: $(VENV)/.synced  ## The slow tier 5 times in a row beside 4 busy loops (RUNS=, LOOPS=)
-	$(UV) run --no-sync python -m tests.under_load --runs $(RUNS) --loops $(LOOPS) -- -m slow
+	$(UV) run --no-sync python -m tests.under_load --runs $(RUNS) --loops $(LOOPS) -- -m slow -n 2 --dist loadfile
 
 bench: $(VENV)/.synced  ## Benchmarks, one report on stdout (BENCH_ARGS="--parts 2 6", --quick)
 	$(UV) run --no-sync python -m bench.run $(BENCH_ARGS)
