@@ -165,13 +165,21 @@ def uv_executable() -> str:
 # Left out of what rendered projects run with: the template's own virtualenv, and a setting
 # that keeps Python from caching bytecode, as no developer's machine does (each pytest run of
 # a rendered project would compile every module it imports again, hypothesis' and
-# schemathesis' some three hundred included).
+# schemathesis' some three hundred included). Nor what pytest tells its own tests: a rendered
+# suite run from a pytest-xdist worker of this one would take itself for that worker (its
+# database named after PYTEST_XDIST_WORKER).
 _NOT_PASSED_ON = frozenset({"VIRTUAL_ENV", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE"})
+_PYTEST_OWN = ("PYTEST_XDIST_", "PYTEST_CURRENT_TEST")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """This environment without the template's own virtualenv, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if k not in _NOT_PASSED_ON}
+    """This environment without the template's own virtualenv and pytest's variables for this
+    run, plus `extra`."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _NOT_PASSED_ON and not k.startswith(_PYTEST_OWN)
+    }
     env.update(extra)
     return env
 
