@@ -334,6 +334,27 @@ async def test_an_attempt_still_running_at_the_deadline_is_cut_off() -> None:
     assert (fault.attempts, cancelled) == (2, [True])
 
 
+async def test_a_deadline_inside_the_first_wait_is_a_504_after_one_attempt() -> None:
+    """Out of stamina's testing mode, a deadline that comes during the wait before the second
+    attempt (at least 0.1 s; the deadline is half that) ends the call there: a 504 that counts
+    the one attempt made, and no second attempt."""
+    calls: list[int] = []
+
+    async def second_attempt() -> None:
+        calls.append(1)
+
+    first = UpstreamError(502, "upstream answered 503", retryable=True, upstream_status=503)
+    with _real_waits() as waits, pytest.raises(UpstreamError) as caught:
+        await retried(second_attempt, first, attempts=3, seconds_left=0.05, retry_after_max=1.0)
+    fault = caught.value
+    assert (fault.status_code, fault.detail, fault.upstream_status) == (
+        504,
+        "upstream timed out",
+        503,
+    )
+    assert (fault.attempts, calls, len(waits)) == (1, [], 1)
+
+
 async def test_a_retry_cut_off_by_the_deadline_keeps_the_last_answer(
     resources: Resources, upstream: Upstream
 ) -> None:
