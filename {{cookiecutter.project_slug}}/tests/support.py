@@ -14,6 +14,7 @@ from {{ cookiecutter.package_name }}.app import State
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.dependencies import UpstreamDep
 from {{ cookiecutter.package_name }}.resources import Resources
+from {{ cookiecutter.package_name }}.upstream import UpstreamClient
 
 from .upstream import MAX_BODY_BYTES
 
@@ -61,6 +62,12 @@ async def serve(app: FastAPI) -> AsyncIterator[AppClient]:
             client.app = app
             client.resources = cast(State, states[0])["resources"]
             yield client
+
+
+def upstream_client(resources: Resources, **changes: Any) -> UpstreamClient:
+    """A client on the served app's session, with these settings changed."""
+    session = resources.get(UpstreamClient).session
+    return UpstreamClient(session, resources.settings.model_copy(update=changes))
 
 
 def free_port() -> int:

@@ -23,9 +23,9 @@ from stamina.instrumentation import RetryDetails, get_on_retry_hooks, set_on_ret
 
 from {{ cookiecutter.package_name }}.resources import Resources
 from {{ cookiecutter.package_name }}.retries import retried, seconds_to_wait
-from {{ cookiecutter.package_name }}.upstream import UpstreamClient, UpstreamError
+from {{ cookiecutter.package_name }}.upstream import UpstreamError
 
-from .support import AppFactory, LogLines, Serve, calling_upstream
+from .support import AppFactory, LogLines, Serve, calling_upstream, upstream_client
 from .upstream import ITEMS, Trouble, Upstream
 
 # Long enough for a healthy loopback answer on a busy machine, short beside the deadlines.
@@ -46,12 +46,6 @@ class _Echo(BaseModel):
     body: _Note | None
 
 
-def _client(resources: Resources, **changes: Any) -> UpstreamClient:
-    """A client on the served app's session, with these settings changed."""
-    session = resources.get(UpstreamClient).session
-    return UpstreamClient(session, resources.settings.model_copy(update=changes))
-
-
 def _attempts(upstream: Upstream, before: int) -> int:
     return len(upstream.received) - before
 
@@ -63,7 +57,9 @@ async def test_a_read_that_fails_then_passes_succeeds(
     """The caller sees the item; the upstream saw every failed attempt and the good one."""
     before = len(upstream.received)
     with upstream.failing(failures, 503):
-        item = await _client(resources, upstream_retry_attempts=3).call("GET", "items/1", _Item)
+        item = await upstream_client(resources, upstream_retry_attempts=3).call(
+            "GET", "items/1", _Item
+        )
     assert item == _Item.model_validate(ITEMS[1])
     assert _attempts(upstream, before) == failures + 1
 
@@ -75,7 +71,7 @@ async def test_transient_faults_are_retried(
     """A 502, 503 or 504, or a connection dropped before any answer, is tried again."""
     before = len(upstream.received)
     with upstream.failing(1, trouble):
-        await _client(resources).call("GET", "items/1", _Item)
+        await upstream_client(resources).call("GET", "items/1", _Item)
     assert _attempts(upstream, before) == 2
 
 
@@ -86,7 +82,7 @@ async def test_a_timed_out_attempt_is_retried(
     async with serve(make_app(upstream_timeout=ATTEMPT_TIMEOUT)) as client:
         before = len(upstream.received)
         with upstream.failing(1, "hang"):
-            item = await _client(client.resources).call("GET", "items/1", _Item)
+            item = await upstream_client(client.resources).call("GET", "items/1", _Item)
     assert item.id == 1
     assert _attempts(upstream, before) == 2
 
@@ -97,7 +93,9 @@ async def test_a_read_whose_resend_is_dropped_too_is_retried(
     """aiohttp resends an idempotent request once by itself when the connection closes before
     any answer; when the resend is dropped as well, the client's own retry still gets the item."""
     with upstream.failing(2, "drop"):
-        item = await _client(resources, upstream_retry_attempts=3).call("GET", "items/1", _Item)
+        item = await upstream_client(resources, upstream_retry_attempts=3).call(
+            "GET", "items/1", _Item
+        )
     assert item.id == 1
 
 
@@ -108,7 +106,7 @@ async def test_a_dropped_connection_is_a_transient_fault(
     transient fault: with `retry=True`, a second attempt is made and succeeds."""
     before = len(upstream.received)
     with upstream.failing(1, "drop"):
-        await _client(resources).send("POST", "no-content", retry=True)
+        await upstream_client(resources).send("POST", "no-content", retry=True)
     assert _attempts(upstream, before) == 2
 
 
@@ -119,7 +117,7 @@ async def test_a_dropped_write_is_a_502_after_one_attempt(
     and a 502 that says the connection failed."""
     before = len(upstream.received)
     with upstream.failing(1, "drop"), pytest.raises(UpstreamError) as caught:
-        await _client(resources).send("POST", "no-content")
+        await upstream_client(resources).send("POST", "no-content")
     fault = caught.value
     assert (fault.status_code, fault.detail, fault.upstream_status) == (
         502,
@@ -136,7 +134,7 @@ async def test_other_faults_are_not_retried(
     """Any other answer is final: one attempt, a 502."""
     before = len(upstream.received)
     with upstream.failing(1, status_code), pytest.raises(UpstreamError) as caught:
-        await _client(resources).call("GET", "items/1", _Item)
+        await upstream_client(resources).call("GET", "items/1", _Item)
     assert (caught.value.status_code, _attempts(upstream, before)) == (502, 1)
 
 
@@ -146,7 +144,7 @@ async def test_retries_stop_at_the_configured_attempts(
     """Failing every time: exactly upstream_retry_attempts attempts, then the last fault."""
     before = len(upstream.received)
     with upstream.failing(100, 503), pytest.raises(UpstreamError) as caught:
-        await _client(resources, upstream_retry_attempts=4).call("GET", "items/1", _Item)
+        await upstream_client(resources, upstream_retry_attempts=4).call("GET", "items/1", _Item)
     assert (caught.value.status_code, caught.value.detail) == (502, "upstream answered 503")
     assert (_attempts(upstream, before), caught.value.attempts) == (4, 4)
 
@@ -156,7 +154,7 @@ async def test_a_final_answer_after_a_transient_one_ends_the_retries(
 ) -> None:
     """A 503 and then a 400: the call stops at the 400, after two attempts, and answers as
     the 400 (the fault the caller can act on), however many more attempts were allowed."""
-    client = _client(resources, upstream_retry_attempts=4)
+    client = upstream_client(resources, upstream_retry_attempts=4)
     before = len(upstream.received)
     with upstream.failing(1, 503), pytest.raises(UpstreamError) as caught:
         await client.call("GET", "faults/status-400/items", _Item)
@@ -176,7 +174,7 @@ async def test_writes_that_are_not_idempotent_are_never_retried(
     """A POST or PATCH that failed may have taken effect: one attempt unless asked."""
     before = len(upstream.received)
     with upstream.failing(1, 503), pytest.raises(UpstreamError):
-        await _client(resources).send(method, "no-content")
+        await upstream_client(resources).send(method, "no-content")
     assert _attempts(upstream, before) == 1
 
 
@@ -184,7 +182,7 @@ async def test_a_caller_can_opt_a_write_in(resources: Resources, upstream: Upstr
     """`retry=True` retries a POST the caller knows to be safe (an idempotency key, say)."""
     before = len(upstream.received)
     with upstream.failing(1, 503):
-        await _client(resources).send("POST", "no-content", retry=True)
+        await upstream_client(resources).send("POST", "no-content", retry=True)
     assert _attempts(upstream, before) == 2
 
 
@@ -195,7 +193,7 @@ async def test_idempotent_writes_are_retried(
     """PUT and DELETE leave the upstream the same however often sent: retried."""
     before = len(upstream.received)
     with upstream.failing(1, 503):
-        await _client(resources).send(method, "no-content")
+        await upstream_client(resources).send(method, "no-content")
     assert _attempts(upstream, before) == 2
 
 
@@ -204,7 +202,7 @@ async def test_a_retry_sends_the_body_again(resources: Resources, upstream: Upst
     times, and the caller gets the second answer."""
     before = len(upstream.received)
     with upstream.failing(1, 503):
-        echo = await _client(resources).call("PUT", "echo", _Echo, body=_Note(text="twice"))
+        echo = await upstream_client(resources).call("PUT", "echo", _Echo, body=_Note(text="twice"))
     assert echo == _Echo(method="PUT", body=_Note(text="twice"))
     assert [json.loads(r.body) for r in upstream.received[before:]] == [{"text": "twice"}] * 2
 
@@ -213,7 +211,7 @@ async def test_a_caller_can_opt_a_read_out(resources: Resources, upstream: Upstr
     """`retry=False` makes one attempt, whatever the method."""
     before = len(upstream.received)
     with upstream.failing(1, 503), pytest.raises(UpstreamError):
-        await _client(resources).call("GET", "items/1", _Item, retry=False)
+        await upstream_client(resources).call("GET", "items/1", _Item, retry=False)
     assert _attempts(upstream, before) == 1
 
 
@@ -223,14 +221,14 @@ async def test_retry_after_within_the_cap_is_waited_for(
     """A 503 with a Retry-After the deadline leaves time for is retried."""
     before = len(upstream.received)
     with upstream.failing(1, 503, retry_after="2"):
-        await _client(resources, upstream_deadline=10.0).call("GET", "items/1", _Item)
+        await upstream_client(resources, upstream_deadline=10.0).call("GET", "items/1", _Item)
     assert _attempts(upstream, before) == 2
 
 
 async def test_retry_after_is_capped(resources: Resources, upstream: Upstream) -> None:
     """A Retry-After longer than upstream_retry_after_max is cut down to it, so a retry
     still fits in the deadline."""
-    client = _client(resources, upstream_deadline=5.0, upstream_retry_after_max=1.0)
+    client = upstream_client(resources, upstream_deadline=5.0, upstream_retry_after_max=1.0)
     before = len(upstream.received)
     with upstream.failing(1, 503, retry_after="3600"):
         await client.call("GET", "items/1", _Item)
@@ -242,7 +240,7 @@ async def test_a_wait_past_the_deadline_is_no_retry(
 ) -> None:
     """When the wait the upstream asks for ends after the deadline, the fault is answered
     at once rather than after a wait that could only end in a 504."""
-    client = _client(resources, upstream_deadline=5.0, upstream_retry_after_max=30.0)
+    client = upstream_client(resources, upstream_deadline=5.0, upstream_retry_after_max=30.0)
     before = len(upstream.received)
     with upstream.failing(1, 503, retry_after="20"), pytest.raises(UpstreamError) as caught:
         await client.call("GET", "items/1", _Item)
@@ -273,7 +271,7 @@ async def test_the_deadline_stops_the_retries(
         before = len(upstream.received)
         started = time.monotonic()
         with upstream.failing(100, "hang"), pytest.raises(UpstreamError) as caught:
-            await _client(client.resources).call("GET", "items/1", _Item)
+            await upstream_client(client.resources).call("GET", "items/1", _Item)
         elapsed = time.monotonic() - started
     assert (caught.value.status_code, caught.value.detail) == (504, "upstream timed out")
     assert 1 <= _attempts(upstream, before) <= 2
@@ -290,7 +288,7 @@ async def test_a_deadline_shorter_than_the_timeout_ends_the_first_attempt(
     async with serve(app) as client:
         started = time.monotonic()
         with upstream.failing(100, "hang"), pytest.raises(UpstreamError) as caught:
-            await _client(client.resources).call("GET", "items/1", _Item)
+            await upstream_client(client.resources).call("GET", "items/1", _Item)
         elapsed = time.monotonic() - started
     assert (caught.value.status_code, caught.value.detail) == (504, "upstream timed out")
     # The timeout alone would end it at 20 x the deadline.
@@ -360,7 +358,9 @@ async def test_a_retry_cut_off_by_the_deadline_keeps_the_last_answer(
 ) -> None:
     """A 502, a 503, then an attempt that hangs until the deadline: a 504 that names the last
     status the upstream answered, after three attempts."""
-    client = _client(resources, upstream_deadline=2 * ATTEMPT_TIMEOUT, upstream_retry_attempts=3)
+    client = upstream_client(
+        resources, upstream_deadline=2 * ATTEMPT_TIMEOUT, upstream_retry_attempts=3
+    )
     before = len(upstream.received)
     troubles = (Trouble(1, 502), Trouble(1, 503), Trouble(1, "hang"))
     with upstream.failing_in_turn(*troubles), pytest.raises(UpstreamError) as caught:
@@ -400,7 +400,7 @@ async def test_the_waits_between_attempts_back_off_from_a_tenth_of_a_second(
     before = len(upstream.received)
     started = time.monotonic()
     with _real_waits() as waits, upstream.failing(3, 503), pytest.raises(UpstreamError):
-        await _client(resources, upstream_retry_attempts=3).call("GET", "items/1", _Item)
+        await upstream_client(resources, upstream_retry_attempts=3).call("GET", "items/1", _Item)
     elapsed = time.monotonic() - started
     assert _attempts(upstream, before) == 3
     [first, second] = waits
@@ -429,7 +429,7 @@ async def test_stamina_is_given_no_time_limit_and_the_service_backoff(
     monkeypatch.setattr(stamina, "retry_context", watched)
     before = len(upstream.received)
     with upstream.failing(1, 503):
-        await _client(resources, upstream_deadline=60.0).call("GET", "items/1", _Item)
+        await upstream_client(resources, upstream_deadline=60.0).call("GET", "items/1", _Item)
     assert _attempts(upstream, before) == 2
     [given] = asked
     assert given["timeout"] is None
@@ -448,7 +448,9 @@ async def test_retries_never_really_wait_in_the_tests(
     """stamina's testing mode (conftest.py) drops every wait between attempts: a call that
     is retried through backoffs, or through Retry-After hints, adding up to `waits` seconds
     answers in a small part of one second."""
-    client = _client(resources, upstream_retry_attempts=failures + 1, upstream_deadline=30.0)
+    client = upstream_client(
+        resources, upstream_retry_attempts=failures + 1, upstream_deadline=30.0
+    )
     before = len(upstream.received)
     started = time.monotonic()
     with upstream.failing(failures, 503, retry_after=retry_after):
@@ -519,6 +521,6 @@ async def test_a_failed_call_logs_its_attempts(
 ) -> None:
     """The one line a failed call logs says how many attempts it made."""
     with upstream.failing(100, 503), pytest.raises(UpstreamError):
-        await _client(resources, upstream_retry_attempts=3).call("GET", "items/1", _Item)
+        await upstream_client(resources, upstream_retry_attempts=3).call("GET", "items/1", _Item)
     [line] = [line for line in log_lines() if line["event"] == "upstream call failed"]
     assert (line["attempts"], line["upstream_status"], line["upstream_method"]) == (3, 503, "GET")

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from {{ cookiecutter.package_name }}.resources import Resources
 from {{ cookiecutter.package_name }}.upstream import UpstreamClient, UpstreamError
 
-from .support import AppFactory, LogLines, Serve
+from .support import AppFactory, LogLines, Serve, upstream_client
 from .upstream import FAULTS, ITEMS, STALLED_BYTES, Fault, Upstream
 
 METHODS: list[Literal["GET", "POST", "PUT", "PATCH", "DELETE"]] = [
@@ -39,12 +39,6 @@ class _Echo(BaseModel):
 BODY_CAP = 100_000
 # Far below the upstream's SLOW_SECONDS; a healthy loopback answer comes well within it.
 SHORT_TIMEOUT = 0.5
-
-
-def _client(resources: Resources, **changes: Any) -> UpstreamClient:
-    """A client on the served app's session, with these settings changed."""
-    session = resources.get(UpstreamClient).session
-    return UpstreamClient(session, resources.settings.model_copy(update=changes))
 
 
 def _failure_line(log_lines: LogLines) -> dict[str, Any]:
@@ -174,7 +168,7 @@ async def test_a_call_without_a_body_sends_no_content_type(
 @pytest.mark.parametrize("framing", ["", "/chunked"], ids=["content-length", "chunked"])
 async def test_a_body_of_exactly_the_cap_arrives_whole(resources: Resources, framing: str) -> None:
     """A body of upstream_max_body_bytes, announced or chunked, is taken, every chunk of it."""
-    client = _client(resources, upstream_max_body_bytes=BODY_CAP)
+    client = upstream_client(resources, upstream_max_body_bytes=BODY_CAP)
     assert await client.get_json(f"bodies/{BODY_CAP}{framing}") == "x" * (BODY_CAP - 2)
 
 
@@ -182,7 +176,7 @@ async def test_a_body_of_exactly_the_cap_arrives_whole(resources: Resources, fra
 async def test_one_byte_past_the_cap_is_refused(resources: Resources, framing: str) -> None:
     """One byte more than upstream_max_body_bytes, announced or counted as the chunks come
     (none of them past the cap alone), is a 502."""
-    client = _client(resources, upstream_max_body_bytes=BODY_CAP)
+    client = upstream_client(resources, upstream_max_body_bytes=BODY_CAP)
     with pytest.raises(UpstreamError) as caught:
         await client.get_json(f"bodies/{BODY_CAP + 1}{framing}")
     fault = caught.value
@@ -198,7 +192,7 @@ async def test_a_length_announced_past_the_cap_is_refused_before_the_body(
 ) -> None:
     """A Content-Length above the cap is refused as it arrives: an upstream that sends a few
     bytes and then stalls cannot hold the call until the timeout."""
-    client = _client(resources, upstream_max_body_bytes=STALLED_BYTES // 2)
+    client = upstream_client(resources, upstream_max_body_bytes=STALLED_BYTES // 2)
     with pytest.raises(UpstreamError) as caught:
         await client.get_json("faults/stalled/items/1")
     assert (caught.value.status_code, caught.value.detail) == (502, "upstream response too large")
