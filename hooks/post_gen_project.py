@@ -24,6 +24,13 @@ PRUNED_WHEN_OFF: Mapping[str, Sequence[str]] = {
     ),
     "tracing": ("src/{package}/tracing.py", "tests/test_tracing.py"),
     "metrics": ("src/{package}/metrics.py", "tests/test_metrics.py"),
+    "jobs": (
+        "src/{package}/jobs.py",
+        "src/{package}/worker.py",
+        "src/{package}/tasks",
+        "tests/jobs.py",
+        "tests/test_jobs.py",
+    ),
     "docker": ("Dockerfile", ".dockerignore"),
     "kubernetes": ("deploy/kubernetes",),
     "pre_commit": (".pre-commit-config.yaml",),
@@ -52,6 +59,14 @@ KEPT_ONLY_WHEN: Sequence[tuple[Mapping[str, Any], Sequence[str]]] = (
             "src/{package}/migrations/versions/0001_create_notes.py",
             "tests/test_notes.py",
         ),
+    ),
+    (
+        {"jobs": True, "include_example_route": True},
+        ("src/{package}/tasks/items.py", "src/{package}/routes/jobs.py", "tests/test_job_examples.py"),
+    ),
+    (
+        {"jobs": True, "include_example_route": True, "database": "postgres"},
+        ("src/{package}/tasks/notes.py", "tests/test_note_jobs.py"),
     ),
     ({"database": "postgres", "docker": True}, ("compose.yaml",)),
     (

@@ -1,3 +1,7 @@
+{%- set plugins = [
+    "database" if cookiecutter.database == "postgres",
+    "jobs" if cookiecutter.jobs,
+] | select | list -%}
 """Fixtures: a real upstream, apps run through their real lifespan, async clients for them.
 
 Everything here and every test share one event loop (see the asyncio settings in
@@ -29,11 +33,11 @@ from {{ cookiecutter.package_name }}.resources import Resources
 
 from .support import AppClient, AppFactory, LogLines, Serve, make_settings, serve
 from .upstream import Upstream, run_upstream
-{%- if cookiecutter.database == "postgres" %}
 
-# The tests' PostgreSQL server, database and per-test isolation.
-pytest_plugins = ["tests.database"]
-{%- endif %}
+# The servers the tests start besides the upstream, each a module of tests/ that offers the
+# settings pointing an app at its server as the fixture `<module>_settings`.
+SERVERS: list[str] = {{ plugins | tojson }}
+pytest_plugins = [f"tests.{name}" for name in SERVERS]
 
 
 @pytest.fixture(name="_environment_left_out", scope="session", autouse=True)
@@ -66,20 +70,14 @@ async def fixture_upstream() -> AsyncIterator[Upstream]:
 
 @pytest.fixture(name="base_settings", scope="session")
 def fixture_base_settings(
-    _environment_left_out: None,
-    upstream: Upstream,
-{%- if cookiecutter.database == "postgres" %}
-    database_url: str,
-{%- endif %}
+    _environment_left_out: None, upstream: Upstream, request: pytest.FixtureRequest
 ) -> dict[str, Any]:
     """Where the tests' apps find what they depend on, before a test changes any of it
     (built once the environment is left out, whichever fixture asks first)."""
-    return {
-        "upstream_base_url": upstream.url,
-{%- if cookiecutter.database == "postgres" %}
-        "database_url": database_url,
-{%- endif %}
-    }
+    settings: dict[str, Any] = {"upstream_base_url": upstream.url}
+    for name in SERVERS:
+        settings.update(request.getfixturevalue(f"{name}_settings"))
+    return settings
 
 
 @pytest.fixture(name="settings", scope="session")

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -175,6 +176,12 @@ async def fixture_database_url() -> AsyncIterator[str]:
             f"{left_open} connection(s) to the tests' database were still open after the last "
             "test: a session not closed, or an engine not disposed"
         )
+
+
+@pytest.fixture(name="database_settings", scope="session")
+def fixture_database_settings(database_url: str) -> dict[str, Any]:
+    """What points the tests' apps at this process's database (conftest.py's base_settings)."""
+    return {"database_url": database_url}
 
 
 async def _connections_to(name: str) -> int:

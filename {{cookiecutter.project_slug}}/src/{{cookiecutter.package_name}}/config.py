@@ -68,6 +68,27 @@ class Settings(BaseSettings):
     database_connect_timeout: Seconds = 5.0
     database_statement_timeout: Seconds = 10.0
 {%- endif %}
+{%- if cookiecutter.jobs %}
+
+    # The queue's server (Valkey or Redis) and the stream jobs wait in (compose.yaml runs one).
+    jobs_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    jobs_queue: Annotated[str, Field(min_length=1, max_length=100)] = "jobs"
+    # Jobs one worker process runs at once.
+    jobs_concurrency: Annotated[int, Field(ge=1)] = 10
+    # One job may take jobs_timeout, its retries and their waits included; it is tried up to
+    # jobs_attempts times in all when it fails transiently, waiting jobs_retry_wait at first.
+    jobs_timeout: Seconds = 300.0
+    jobs_attempts: Annotated[int, Field(ge=1, le=20)] = 3
+    jobs_retry_wait: Seconds = 1.0
+    # A job its worker has held this long (the worker died) is delivered again: longer than
+    # jobs_timeout, so that a job still running is never taken from its worker.
+    jobs_visibility_timeout: Seconds = 360.0
+    # After SIGTERM, how long a worker lets its running jobs finish.
+    jobs_drain_timeout: Seconds = 30.0
+    jobs_connect_timeout: Seconds = 3.0
+    # How long a job's state and result are kept, in seconds.
+    jobs_result_ttl: Annotated[int, Field(ge=1)] = 86_400
+{%- endif %}
 
     @field_validator("cors_origins")
     @classmethod

@@ -4,6 +4,7 @@
     "upstream",
     "db" if cookiecutter.database == "postgres",
     "db_tracing" if cookiecutter.database == "postgres" and cookiecutter.tracing,
+    "jobs" if cookiecutter.jobs,
 ] | select | list -%}
 """The parts the service is made of, in the order they open; they close in reverse.
 

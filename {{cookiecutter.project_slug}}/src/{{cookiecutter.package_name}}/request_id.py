@@ -18,6 +18,13 @@ def current_request_id() -> str | None:
     return _request_id.get()
 
 
+def carry_request_id(request_id: str | None) -> None:
+    """Make `request_id` the current one for the rest of this task, outside a request (a job
+    run for the request that enqueued it): logged with every line, and sent upstream."""
+    _request_id.set(request_id)
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+
+
 class RequestId:
     """Pure ASGI middleware that gives every request an id: the caller's `X-Request-ID` when it
     is well formed, else a new one. The id is returned in the response's header, bound to every
