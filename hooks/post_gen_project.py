@@ -35,8 +35,10 @@ PRUNED_WHEN_OFF: Mapping[str, Sequence[str]] = {
     "kubernetes": ("deploy/kubernetes",),
     "pre_commit": (".pre-commit-config.yaml",),
 }
-# Files (or folders) kept only when every answer listed beside them holds.
-KEPT_ONLY_WHEN: Sequence[tuple[Mapping[str, Any], Sequence[str]]] = (
+# Files (or folders) kept only when every answer listed beside them holds; or, where a
+# tuple of such answers is listed, when every answer of any one of them holds.
+Answers = Mapping[str, Any]
+KEPT_ONLY_WHEN: Sequence[tuple[Answers | tuple[Answers, ...], Sequence[str]]] = (
     (
         {"database": "postgres"},
         (
@@ -61,18 +63,26 @@ KEPT_ONLY_WHEN: Sequence[tuple[Mapping[str, Any], Sequence[str]]] = (
         ),
     ),
     (
+        ({"database": "postgres", "docker": True}, {"jobs": True, "docker": True}),
+        ("compose.yaml",),
+    ),
+    (
+        {"database": "postgres", "tracing": True},
+        ("src/{package}/db_tracing.py", "tests/test_db_tracing.py"),
+    ),
+    (
         {"jobs": True, "include_example_route": True},
-        ("src/{package}/tasks/items.py", "src/{package}/routes/jobs.py", "tests/test_job_examples.py"),
+        (
+            "src/{package}/tasks/items.py",
+            "src/{package}/routes/jobs.py",
+            "tests/test_job_examples.py",
+        ),
     ),
     (
         {"jobs": True, "include_example_route": True, "database": "postgres"},
         ("src/{package}/tasks/notes.py", "tests/test_note_jobs.py"),
     ),
-    ({"database": "postgres", "docker": True}, ("compose.yaml",)),
-    (
-        {"database": "postgres", "tracing": True},
-        ("src/{package}/db_tracing.py", "tests/test_db_tracing.py"),
-    ),
+    ({"jobs": True, "kubernetes": True}, ("deploy/kubernetes/worker.yaml",)),
 )
 # What the ci choice keeps; the files of every other service go.
 CI_FILES: Mapping[str, Sequence[str]] = {
@@ -116,11 +126,19 @@ def prune(project: Path, context: Mapping[str, Any]) -> list[Path]:
     return removed
 
 
+def alternatives(conditions: Answers | tuple[Answers, ...]) -> tuple[Answers, ...]:
+    """A KEPT_ONLY_WHEN rule's conditions, as the answers of which any one must hold."""
+    return conditions if isinstance(conditions, tuple) else (conditions,)
+
+
 def keep_only_when(project: Path, context: Mapping[str, Any]) -> list[Path]:
     """Remove what KEPT_ONLY_WHEN keeps for other answers; returns what was removed."""
     removed = []
     for conditions, paths in KEPT_ONLY_WHEN:
-        if all(context[key] == value for key, value in conditions.items()):
+        if any(
+            all(context[key] == value for key, value in answers.items())
+            for answers in alternatives(conditions)
+        ):
             continue
         for pattern in paths:
             path = project / pattern.format(package=context["package_name"])

@@ -36,6 +36,7 @@ SPREAD: dict[str, list[Any]] = {
     "database": DEFAULTS["database"],
     "tracing": [True, False],
     "metrics": [True, False],
+    "jobs": [True, False],
     "docker": [True, False],
     "kubernetes": [True, False],
     "ci": DEFAULTS["ci"],

@@ -342,12 +342,19 @@ def _every_kept_only_when_path(root: Path) -> list[Path]:
             },
             {0, 3},
         ),
+        ({"database": "none", "jobs": True, "docker": True, "include_example_route": False}, {2}),
+        ({"database": "none", "jobs": True, "docker": False, "include_example_route": True}, {4}),
+        (
+            {"database": "postgres", "jobs": True, "docker": False, "include_example_route": True},
+            {0, 1, 4, 5},
+        ),
     ],
 )
 def test_keep_only_when_keeps_a_rule_only_when_all_its_answers_hold(
     tmp_path: Path, answers: dict[str, Any], kept: set[int]
 ) -> None:
-    """Each KEPT_ONLY_WHEN rule's files stay exactly when every answer it lists holds."""
+    """Each KEPT_ONLY_WHEN rule's files stay exactly when every answer it lists holds (or,
+    for compose.yaml, every answer of one of its lists: a database or jobs, with docker)."""
     _every_kept_only_when_path(tmp_path)
     post_gen.keep_only_when(tmp_path, {**GOOD, "package_name": "pkg", **answers})
     for number, (_, patterns) in enumerate(post_gen.KEPT_ONLY_WHEN):
@@ -359,9 +366,10 @@ def test_keep_only_when_keeps_a_rule_only_when_all_its_answers_hold(
 def test_kept_only_when_names_real_answers() -> None:
     """Every condition in KEPT_ONLY_WHEN is an answer the prompts offer."""
     for conditions, _ in post_gen.KEPT_ONLY_WHEN:
-        for option, value in conditions.items():
-            offered = DEFAULTS[option]
-            assert value in offered if isinstance(offered, list) else isinstance(value, bool)
+        for answers in post_gen.alternatives(conditions):
+            for option, value in answers.items():
+                offered = DEFAULTS[option]
+                assert value in offered if isinstance(offered, list) else isinstance(value, bool)
     assert tuple(DEFAULTS["database"]) == pre_gen.DATABASES
 
 

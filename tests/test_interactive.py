@@ -30,6 +30,7 @@ TYPED: list[tuple[str, str, Any]] = [
     ("database", "2", "postgres"),
     ("tracing", "y", True),
     ("metrics", "", False),
+    ("jobs", "y", True),
     ("docker", "y", True),
     ("kubernetes", "y", True),
     ("ci", "2", "gitlab"),

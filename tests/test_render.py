@@ -73,7 +73,22 @@ POSTGRES_EXAMPLE = [
     "src/{package}/routes/notes.py",
     "tests/test_notes.py",
 ]
-POSTGRES_DOCKER = ["compose.yaml"]
+# compose.yaml: with docker, for the database or the jobs (or both).
+COMPOSE = ["compose.yaml"]
+JOBS = [
+    "src/{package}/jobs.py",
+    "src/{package}/worker.py",
+    "src/{package}/tasks/__init__.py",
+    "tests/jobs.py",
+    "tests/test_jobs.py",
+]
+JOBS_EXAMPLE = [
+    "src/{package}/routes/jobs.py",
+    "src/{package}/tasks/items.py",
+    "tests/test_job_examples.py",
+]
+JOBS_POSTGRES_EXAMPLE = ["src/{package}/tasks/notes.py", "tests/test_note_jobs.py"]
+JOBS_KUBERNETES = ["deploy/kubernetes/worker.yaml"]
 TRACING = ["src/{package}/tracing.py", "tests/test_tracing.py"]
 METRICS = ["src/{package}/metrics.py", "tests/test_metrics.py"]
 POSTGRES_TRACING = ["src/{package}/db_tracing.py", "tests/test_db_tracing.py"]
@@ -120,7 +135,7 @@ def test_render_has_exactly_the_expected_files(
     renders: dict[str, tuple[dict[str, Any], Path]], name: str
 ) -> None:
     """The files every project has are there, and each option's only when it is on (those
-    of the database with the example, Docker or Kubernetes, only when both are)."""
+    of the database or the jobs with the example, Docker or Kubernetes, only when both are)."""
     answers, project = renders[name]
     expected = ALWAYS + (EXAMPLE if answers["include_example_route"] else [])
     expected += (DOCKER if answers["docker"] else []) + CI[answers["ci"]]
@@ -129,9 +144,15 @@ def test_render_has_exactly_the_expected_files(
     expected += (TRACING if answers["tracing"] else []) + (METRICS if answers["metrics"] else [])
     if answers["database"] == "postgres":
         expected += POSTGRES + (POSTGRES_EXAMPLE if answers["include_example_route"] else [])
-        expected += POSTGRES_DOCKER if answers["docker"] else []
         expected += POSTGRES_TRACING if answers["tracing"] else []
         expected += POSTGRES_KUBERNETES if answers["kubernetes"] else []
+    if answers["jobs"]:
+        expected += JOBS + (JOBS_KUBERNETES if answers["kubernetes"] else [])
+        expected += JOBS_EXAMPLE if answers["include_example_route"] else []
+        if answers["include_example_route"] and answers["database"] == "postgres":
+            expected += JOBS_POSTGRES_EXAMPLE
+    if answers["docker"] and (answers["database"] == "postgres" or answers["jobs"]):
+        expected += COMPOSE
     package = DEFAULTS["project_name"].lower().replace(" ", "_")
     assert _files(project) == {path.format(package=package) for path in expected}
 

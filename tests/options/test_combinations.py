@@ -14,8 +14,8 @@ from ..helpers import MATRIX, SPREAD, bake, combinations
 def test_matrix_meets_every_pair_of_option_values() -> None:
     """Every value of every option is rendered, and every pair of values of two options meets.
 
-    The full product of all eleven options would be 12,288 renders; the 32 of the first three,
-    with the other eight spread across them, keep the fast tier fast and still meet each pair.
+    The full product of all twelve options would be 24,576 renders; the 32 of the first three,
+    with the other nine spread across them, keep the fast tier fast and still meet each pair.
     """
     options = {**MATRIX, **SPREAD}
     rows = list(combinations())
@@ -24,6 +24,7 @@ def test_matrix_meets_every_pair_of_option_values() -> None:
         "database",
         "tracing",
         "metrics",
+        "jobs",
         "docker",
         "kubernetes",
         "ci",

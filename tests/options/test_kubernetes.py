@@ -24,6 +24,8 @@ from ..helpers import DEFAULTS, TEMPLATE, bake, settings_fields
 # The release the manifests are written for: the preStop sleep they use is stable from it.
 KUBERNETES_VERSION = "1.34"
 FOLDER = "deploy/kubernetes"
+# The jobs option's worker Deployment (tests/options/test_jobs.py), beside the server's.
+WORKER = Path("worker.yaml")
 PREFIX = "MY_SERVICE_"
 # The default project's name as the manifests give it.
 NAME = "my-service"
@@ -49,9 +51,12 @@ def _documents(project: Path) -> dict[Path, list[Document]]:
 
 
 def _manifests(project: Path) -> dict[str, Document]:
-    """The resources (kustomizations aside), by kind; each kind appears once."""
+    """The server's resources (kustomizations and the jobs' worker aside), by kind; each
+    kind appears once."""
     found: dict[str, Document] = {}
-    for documents in _documents(project).values():
+    for path, documents in _documents(project).items():
+        if path == WORKER:
+            continue
         for document in documents:
             if document["kind"] != "Kustomization":
                 assert document["kind"] not in found, document["kind"]

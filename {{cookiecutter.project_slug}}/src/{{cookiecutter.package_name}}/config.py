@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     jobs_connect_timeout: Seconds = 3.0
     # How long a job's state and result are kept, in seconds.
     jobs_result_ttl: Annotated[int, Field(ge=1)] = 86_400
+    # A file a running worker touches every few seconds, for a liveness probe (worker.py).
+    jobs_liveness_file: str | None = None
 {%- endif %}
 
     @field_validator("cors_origins")
