@@ -54,13 +54,14 @@ def test_matrix_meets_every_pair_of_option_values() -> None:
             ["Kubernetes"],
         ),
         ({"docker": False, "ci": "none", "pre_commit": False}, []),
+        ({"docker": False, "ci": "none", "pre_commit": False, "jobs": True}, ["Jobs"]),
     ],
 )
 def test_readme_has_a_section_per_option_that_is_on(
     tmp_path: Path, cookiecutter_config: Path, answers: dict[str, Any], sections: list[str]
 ) -> None:
-    """The README explains the database, Docker, Kubernetes, CI and pre-commit exactly when
-    they are there."""
+    """The README explains the database, the jobs, Docker, Kubernetes, CI and pre-commit
+    exactly when they are there."""
     project = bake(tmp_path, cookiecutter_config, **answers)
     readme = (project / "README.md").read_text("utf-8")
     headings = re.findall(r"^## (.+)$", readme, re.MULTILINE)
@@ -68,6 +69,7 @@ def test_readme_has_a_section_per_option_that_is_on(
         short
         for heading, short in (
             ("Database", "Database"),
+            ("Background jobs", "Jobs"),
             ("pre-commit", "pre-commit"),
             ("Docker", "Docker"),
             ("Kubernetes", "Kubernetes"),

@@ -52,6 +52,8 @@ READ_BLOCK_SECONDS = 1.0
 JOBS_RESPONSES: dict[int | str, dict[str, Any]] = {
     status.HTTP_503_SERVICE_UNAVAILABLE: {"model": ErrorBody},
 }
+# What the queue's client raises when its server cannot be reached or answer.
+QUEUE_FAULTS = (RedisError, OSError)
 # Faults of a job's resources that are worth another attempt (see ServiceError's statuses).
 _TRANSIENT_STATUSES = frozenset({409, 502, 503, 504})
 
@@ -143,7 +145,7 @@ class JobStream(RedisStreamBroker):
                         if fields:
                             yield self._message(entry_id, fields)
 
-    async def _claim_one(self, redis: "Redis") -> AckableMessage | None:
+    async def _claim_one(self, redis: Redis) -> AckableMessage | None:
         claimed = await redis.xautoclaim(
             self.queue_name,
             self.consumer_group_name,
@@ -245,7 +247,7 @@ class Jobs:
                 .with_labels(request_id=current_request_id() or "")
                 .kiq(*args, **kwargs)
             )
-        except (RedisError, OSError) as exc:
+        except QUEUE_FAULTS as exc:
             log.warning("the job queue cannot take a job", error=_describe(exc))
             raise JobsError(503, "job queue unreachable") from exc
         return job_id
@@ -266,7 +268,7 @@ class Jobs:
                 found.result = (await self.broker.result_backend.get_result(job_id)).return_value
             elif found.state == JobState.FAILED:
                 found.error = fields[b"error"].decode()
-        except (RedisError, OSError) as exc:
+        except QUEUE_FAULTS as exc:
             raise JobsError(503, "job queue unreachable") from exc
         return found
 
@@ -278,7 +280,7 @@ class Jobs:
                     await redis.ping()
         except TimeoutError:
             return "timed out"
-        except (RedisError, OSError):
+        except QUEUE_FAULTS:
             return "unreachable"
         return None
 
