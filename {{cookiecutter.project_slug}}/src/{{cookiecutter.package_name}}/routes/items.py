@@ -3,26 +3,13 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Path, status
-from pydantic import BaseModel, Field
 
 from ..bodies import BODY_RESPONSES
 from ..dependencies import UpstreamDep
+from ..items import Item, NewItem
 from ..upstream import UPSTREAM_RESPONSES
 
 router = APIRouter(prefix="/items", tags=["items"])
-
-
-class Item(BaseModel):
-    """An item as the upstream describes it."""
-
-    id: int
-    name: str
-
-
-class NewItem(BaseModel):
-    """What it takes to create an item."""
-
-    name: Annotated[str, Field(min_length=1, max_length=100)]
 
 
 @router.get("/{item_id}", responses=UPSTREAM_RESPONSES)

@@ -2,8 +2,8 @@
 
 from typing import Any
 
+from ..items import Item
 from ..jobs import JobUpstream
-from ..routes.items import Item
 
 
 async def fetch_item(item_id: int, upstream: JobUpstream) -> dict[str, Any]:

@@ -4,9 +4,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from ..db import Database
+from ..items import Item
 from ..jobs import JobResources, JobUpstream
 from ..models import Note
-from ..routes.items import Item
 
 
 async def note_from_item(item_id: int, upstream: JobUpstream, resources: JobResources) -> int:
