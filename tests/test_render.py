@@ -89,6 +89,8 @@ JOBS_EXAMPLE = [
 ]
 JOBS_POSTGRES_EXAMPLE = ["src/{package}/tasks/notes.py", "tests/test_note_jobs.py"]
 JOBS_KUBERNETES = ["deploy/kubernetes/worker.yaml"]
+JOBS_METRICS = ["src/{package}/job_metrics.py", "tests/test_job_metrics.py"]
+JOBS_TRACING = ["src/{package}/job_tracing.py", "tests/test_job_tracing.py"]
 TRACING = ["src/{package}/tracing.py", "tests/test_tracing.py"]
 METRICS = ["src/{package}/metrics.py", "tests/test_metrics.py"]
 POSTGRES_TRACING = ["src/{package}/db_tracing.py", "tests/test_db_tracing.py"]
@@ -149,6 +151,8 @@ def test_render_has_exactly_the_expected_files(
     if answers["jobs"]:
         expected += JOBS + (JOBS_KUBERNETES if answers["kubernetes"] else [])
         expected += JOBS_EXAMPLE if answers["include_example_route"] else []
+        expected += JOBS_METRICS if answers["metrics"] else []
+        expected += JOBS_TRACING if answers["tracing"] else []
         if answers["include_example_route"] and answers["database"] == "postgres":
             expected += JOBS_POSTGRES_EXAMPLE
     if answers["docker"] and (answers["database"] == "postgres" or answers["jobs"]):

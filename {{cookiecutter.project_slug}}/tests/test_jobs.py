@@ -226,6 +226,30 @@ async def test_a_job_given_up_by_a_dead_worker_is_delivered_again(
     assert pending["pending"] == 0
 
 
+async def test_a_job_read_as_the_worker_stopped_goes_back_at_once(
+    queue: Jobs, redis: Redis
+) -> None:
+    """A read the stop cuts short can leave a job in the stopping worker's hands, unseen:
+    the worker puts it back on the queue as it stops, so the next worker runs it at once,
+    not after the visibility timeout, and the stopped worker leaves the group."""
+    await queue.broker.startup()
+    key = next(keys)
+    job_id = await queue.enqueue(count, key)
+    stream = queue.settings.jobs_queue
+    # The read whose answer the stop lost: the job is in this worker's hands, unseen.
+    await redis.xreadgroup(stream, queue.broker.consumer_name, {stream: ">"}, count=1)
+    await queue.broker.give_back()
+    assert (await redis.xpending(stream, stream))["pending"] == 0
+    consumers = await redis.xinfo_consumers(stream, stream)
+    assert queue.broker.consumer_name.encode() not in [c["name"] for c in consumers]
+    async with asyncio.timeout(10), running_worker(queue):
+        done = await wait_for(queue, job_id)
+    assert done.state == JobState.SUCCEEDED
+    assert runs[key] == 1
+    # Done and acknowledged, the job's entry is gone from the stream.
+    assert await redis.xlen(stream) == 0
+
+
 async def test_an_unknown_job_has_no_status(queue: Jobs) -> None:
     assert await queue.status("0" * 32) is None
 

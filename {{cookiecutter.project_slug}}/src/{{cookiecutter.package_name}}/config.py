@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     # A file a running worker touches every few seconds, for a liveness probe (worker.py).
     jobs_liveness_file: str | None = None
 {%- endif %}
+{%- if cookiecutter.jobs and cookiecutter.metrics %}
+    # Where a worker serves its metrics (GET /metrics at `host`); none by default.
+    jobs_metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+{%- endif %}
 
     @field_validator("cors_origins")
     @classmethod

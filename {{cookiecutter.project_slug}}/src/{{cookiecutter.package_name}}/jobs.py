@@ -14,7 +14,10 @@ resources as the app and runs the jobs from the queue with them.
   unreachable or changed meanwhile) are tried again with backoff, up to `jobs_attempts` in
   all, within the job's timeout; then the job is recorded as failed, never dropped.
 - A worker stopped with SIGTERM takes no new job, lets the running ones finish for up to
-  `jobs_drain_timeout` seconds, and leaves any still running to be delivered again.
+  `jobs_drain_timeout` seconds, and leaves any still running to be delivered again. A job it
+  read as it stopped but never began goes back on the queue at once.
+- A job's entry is deleted from the stream once acknowledged: the stream holds only jobs
+  still to do.
 """
 
 import asyncio
@@ -119,6 +122,8 @@ class JobStream(RedisStreamBroker):
             socket_timeout=settings.jobs_connect_timeout + READ_BLOCK_SECONDS,
         )
         self.reclaim_every = min(settings.jobs_visibility_timeout / 4, 30.0)
+        # The entries this worker handed to its jobs and has not acknowledged yet.
+        self._held: set[bytes] = set()
 
     def key(self, name: str, job_id: str) -> str:
         """Where this queue keeps something of one job."""
@@ -160,8 +165,49 @@ class JobStream(RedisStreamBroker):
         return None
 
     def _message(self, entry_id: bytes, fields: dict[bytes, bytes]) -> AckableMessage:
-        ack = self._ack_generator(entry_id.decode(), self.queue_name)
+        self._held.add(entry_id)
+
+        async def ack() -> None:
+            # Acknowledged and deleted at once: the stream holds only jobs still to do.
+            async with Redis(connection_pool=self.connection_pool) as redis:
+                pipe = redis.pipeline(transaction=True)
+                pipe.xack(self.queue_name, self.consumer_group_name, entry_id)
+                pipe.xdel(self.queue_name, entry_id)
+                await pipe.execute()
+            self._held.discard(entry_id)
+
         return AckableMessage(data=fields[b"data"], ack=ack)
+
+    async def give_back(self) -> None:
+        """Once this worker has stopped: put back on the queue, at once, each job it read but
+        never began (a read the stop cut short, whose answer was lost), and leave the group
+        if it holds nothing else. A job still running past the drain stays held, for another
+        worker to claim after the visibility timeout."""
+        async with Redis(connection_pool=self.connection_pool) as redis:
+            pending = await redis.xpending_range(
+                self.queue_name,
+                self.consumer_group_name,
+                min="-",
+                max="+",
+                count=10_000,
+                consumername=self.consumer_name,
+            )
+            entry_ids = [entry["message_id"] for entry in pending]
+            for entry_id in (found for found in entry_ids if found not in self._held):
+                for _, fields in cast(
+                    Entries, await redis.xrange(self.queue_name, entry_id, entry_id)
+                ):
+                    pipe = redis.pipeline(transaction=True)
+                    if fields:
+                        pipe.xadd(self.queue_name, {b"data": fields[b"data"]})
+                    pipe.xack(self.queue_name, self.consumer_group_name, entry_id)
+                    pipe.xdel(self.queue_name, entry_id)
+                    await pipe.execute()
+                log.info("a job read as the worker stopped was put back on the queue")
+            if not self._held:
+                await redis.xgroup_delconsumer(
+                    self.queue_name, self.consumer_group_name, self.consumer_name
+                )
 
 
 class JobTracking(TaskiqMiddleware):
@@ -302,6 +348,10 @@ class Jobs:
             concurrency=self.settings.jobs_concurrency,
         )
         await receiver.listen(stop)
+        try:
+            await self.broker.give_back()
+        except QUEUE_FAULTS as exc:
+            log.warning("jobs read as the worker stopped wait to be claimed", error=_describe(exc))
         log.info("worker stopped")
 
 

@@ -5,6 +5,8 @@
     "db" if cookiecutter.database == "postgres",
     "db_tracing" if cookiecutter.database == "postgres" and cookiecutter.tracing,
     "jobs" if cookiecutter.jobs,
+    "job_metrics" if cookiecutter.jobs and cookiecutter.metrics,
+    "job_tracing" if cookiecutter.jobs and cookiecutter.tracing,
 ] | select | list -%}
 """The parts the service is made of, in the order they open; they close in reverse.
 
