@@ -162,7 +162,11 @@ def test_problems_lists_each_bad_answer_once() -> None:
 
 def test_prune_removes_the_example_only_when_off(tmp_path: Path) -> None:
     """The example route's files go when the option is off, and stay when it is on."""
-    paths = [tmp_path / "src/pkg/routes/items.py", tmp_path / "tests/test_items.py"]
+    paths = [
+        tmp_path / "src/pkg/items.py",
+        tmp_path / "src/pkg/routes/items.py",
+        tmp_path / "tests/test_items.py",
+    ]
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("", encoding="utf-8")
