@@ -17,6 +17,7 @@ from pathlib import Path
 from . import (
     check_cost,
     database,
+    jobs,
     observability,
     report,
     server_options,
@@ -35,6 +36,7 @@ PARTS = {
     5: "observability: logging, metrics, tracing, a collector down, SIGTERM",
     6: "the upstream calls: plain FastAPI, the floor, profiles, the upstream down",
     7: "the server under `python -m`: HTTP parser and event loop",
+    8: "the jobs option: enqueue cost, enqueue to result, a worker against taskiq's bare one",
 }
 
 
@@ -105,6 +107,15 @@ def _measures(
         7: lambda: report.server_options_section(
             server_options.run(
                 project, rounds=1 if quick else server_options.ROUNDS, duration=duration
+            )
+        ),
+        8: lambda: jobs.section(
+            jobs.run(
+                folder / "jobs",
+                rounds=1 if quick else jobs.ROUNDS,
+                duration=duration,
+                jobs=100 if quick else jobs.JOBS,
+                latency_jobs={1: 30, 50: 100} if quick else None,
             )
         ),
         3: lambda: report.check_section(check_cost.run()),

@@ -84,8 +84,14 @@ KEPT_ONLY_WHEN: Sequence[tuple[Answers | tuple[Answers, ...], Sequence[str]]] = 
         ("src/{package}/tasks/notes.py", "tests/test_note_jobs.py"),
     ),
     ({"jobs": True, "kubernetes": True}, ("deploy/kubernetes/worker.yaml",)),
-    ({"jobs": True, "metrics": True}, ("src/{package}/job_metrics.py", "tests/test_job_metrics.py")),
-    ({"jobs": True, "tracing": True}, ("src/{package}/job_tracing.py", "tests/test_job_tracing.py")),
+    (
+        {"jobs": True, "metrics": True},
+        ("src/{package}/job_metrics.py", "tests/test_job_metrics.py"),
+    ),
+    (
+        {"jobs": True, "tracing": True},
+        ("src/{package}/job_tracing.py", "tests/test_job_tracing.py"),
+    ),
 )
 # What the ci choice keeps; the files of every other service go.
 CI_FILES: Mapping[str, Sequence[str]] = {

@@ -20,7 +20,7 @@ from typing import Annotated, TypedDict
 import aiohttp
 import httpx
 from fastapi import FastAPI, HTTPException, Path, Request, status
-from my_service.routes.items import Item
+from my_service.items import Item
 from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
