@@ -21,6 +21,7 @@ resources as the app and runs the jobs from the queue with them.
 """
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -33,8 +34,16 @@ from fastapi import Depends, FastAPI, status
 from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from taskiq import AckableMessage, TaskiqDepends, TaskiqMessage, TaskiqMiddleware, TaskiqResult
+from taskiq import (
+    AckableMessage,
+    BrokerMessage,
+    TaskiqDepends,
+    TaskiqMessage,
+    TaskiqMiddleware,
+    TaskiqResult,
+)
 from taskiq.acks import AcknowledgeType
+from taskiq.exceptions import SendTaskError
 from taskiq.receiver import Receiver
 from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 
@@ -55,8 +64,10 @@ READ_BLOCK_SECONDS = 1.0
 JOBS_RESPONSES: dict[int | str, dict[str, Any]] = {
     status.HTTP_503_SERVICE_UNAVAILABLE: {"model": ErrorBody},
 }
-# What the queue's client raises when its server cannot be reached or answer.
+# What the queue's client raises when its server cannot be reached or answer, and what
+# taskiq raises for those when it sends a job.
 QUEUE_FAULTS = (RedisError, OSError)
+SEND_FAULTS = (SendTaskError, *QUEUE_FAULTS)
 # Faults of a job's resources that are worth another attempt (see ServiceError's statuses).
 _TRANSIENT_STATUSES = frozenset({409, 502, 503, 504})
 
@@ -122,12 +133,33 @@ class JobStream(RedisStreamBroker):
             socket_timeout=settings.jobs_connect_timeout + READ_BLOCK_SECONDS,
         )
         self.reclaim_every = min(settings.jobs_visibility_timeout / 4, 30.0)
+        self.result_ttl = settings.jobs_result_ttl
+        # One client for every command (each takes a connection from the pool): a client
+        # made per command costs more than the command's round trip.
+        self.redis = Redis(connection_pool=self.connection_pool)
         # The entries this worker handed to its jobs and has not acknowledged yet.
         self._held: set[bytes] = set()
 
     def key(self, name: str, job_id: str) -> str:
         """Where this queue keeps something of one job."""
         return f"{self.queue_name}:{name}:{job_id}"
+
+    async def kick(self, message: BrokerMessage) -> None:
+        """Record the job as queued and put it on the stream, in one round trip."""
+        key = self.key("state", message.task_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(key, items=["state", JobState.QUEUED.value, "job", message.task_name])
+        pipe.expire(key, self.result_ttl)
+        pipe.xadd(self.queue_name, {b"data": message.message})
+        await pipe.execute()
+
+    async def set_state(self, job_id: str, state: JobState, error: str = "") -> None:
+        """Record where the job is, in one round trip."""
+        key = self.key("state", job_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(key, items=["state", state.value, "error", error])
+        pipe.expire(key, self.result_ttl)
+        await pipe.execute()
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         """Jobs given up by a dead worker first, then new ones, one at a time."""
@@ -169,11 +201,10 @@ class JobStream(RedisStreamBroker):
 
         async def ack() -> None:
             # Acknowledged and deleted at once: the stream holds only jobs still to do.
-            async with Redis(connection_pool=self.connection_pool) as redis:
-                pipe = redis.pipeline(transaction=True)
-                pipe.xack(self.queue_name, self.consumer_group_name, entry_id)
-                pipe.xdel(self.queue_name, entry_id)
-                await pipe.execute()
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.xack(self.queue_name, self.consumer_group_name, entry_id)
+            pipe.xdel(self.queue_name, entry_id)
+            await pipe.execute()
             self._held.discard(entry_id)
 
         return AckableMessage(data=fields[b"data"], ack=ack)
@@ -213,33 +244,26 @@ class JobStream(RedisStreamBroker):
 class JobTracking(TaskiqMiddleware):
     """Keeps each job's state, binds its request id to its log lines, and logs its end."""
 
-    def __init__(self, broker: JobStream, result_ttl: int) -> None:
+    def __init__(self, broker: JobStream) -> None:
         super().__init__()
         self.stream = broker
-        self.result_ttl = result_ttl
-
-    async def _set(self, job_id: str, state: JobState, error: str = "") -> None:
-        key = self.stream.key("state", job_id)
-        async with Redis(connection_pool=self.stream.connection_pool) as redis:
-            await redis.hset(key, items=["state", state.value, "error", error])
-            await redis.expire(key, self.result_ttl)
 
     async def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
         """The job starts: bind its ids to the log lines of its run, record it as running."""
         carry_request_id(message.labels.get("request_id") or None)
         structlog.contextvars.bind_contextvars(job_id=message.task_id, job=message.task_name)
         log.info("job started")
-        await self._set(message.task_id, JobState.RUNNING)
+        await self.stream.set_state(message.task_id, JobState.RUNNING)
         return message
 
     async def post_save(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
         """The job's result is saved: record how it ended."""
         if result.is_err:
             error = _describe(result.error)
-            await self._set(message.task_id, JobState.FAILED, error)
+            await self.stream.set_state(message.task_id, JobState.FAILED, error)
             log.error("job failed", error=error, seconds=result.execution_time)
         else:
-            await self._set(message.task_id, JobState.SUCCEEDED)
+            await self.stream.set_state(message.task_id, JobState.SUCCEEDED)
             log.info("job succeeded", seconds=result.execution_time)
 
 
@@ -258,7 +282,7 @@ class Jobs:
                 socket_timeout=settings.jobs_connect_timeout,
             )
         )
-        self.broker.add_middlewares(JobTracking(self.broker, settings.jobs_result_ttl))
+        self.broker.add_middlewares(JobTracking(self.broker))
         self.broker.add_dependency_context({Resources: resources})
         self._names: dict[Job, str] = {}
 
@@ -283,28 +307,22 @@ class Jobs:
             raise LookupError(f"{job.__qualname__} is not a job: list it in tasks/__init__.py")
         job_id = self.broker.id_generator()
         try:
-            async with Redis(connection_pool=self.broker.connection_pool) as redis:
-                key = self.broker.key("state", job_id)
-                await redis.hset(key, items=["state", JobState.QUEUED.value, "job", task.task_name])
-                await redis.expire(key, self.settings.jobs_result_ttl)
             await (
                 task.kicker()
                 .with_task_id(job_id)
                 .with_labels(request_id=current_request_id() or "")
                 .kiq(*args, **kwargs)
             )
-        except QUEUE_FAULTS as exc:
-            log.warning("the job queue cannot take a job", error=_describe(exc))
+        except SEND_FAULTS as exc:
+            log.warning("the job queue cannot take a job", error=_describe(exc.__cause__ or exc))
             raise JobsError(503, "job queue unreachable") from exc
         return job_id
 
     async def status(self, job_id: str) -> JobStatus | None:
         """The job's status, or None for a job this queue does not know (or has forgotten)."""
         try:
-            async with Redis(connection_pool=self.broker.connection_pool) as redis:
-                fields = cast(
-                    dict[bytes, bytes], await redis.hgetall(self.broker.key("state", job_id))
-                )
+            key = self.broker.key("state", job_id)
+            fields = cast(dict[bytes, bytes], await self.broker.redis.hgetall(key))
             if not fields:
                 return None
             found = JobStatus(
@@ -322,8 +340,7 @@ class Jobs:
         """Why the queue cannot take jobs now, or None when its server answers PING in time."""
         try:
             async with asyncio.timeout(READY_TIMEOUT_SECONDS):
-                async with Redis(connection_pool=self.broker.connection_pool) as redis:
-                    await redis.ping()
+                await self.broker.redis.ping()
         except TimeoutError:
             return "timed out"
         except QUEUE_FAULTS:
@@ -334,6 +351,8 @@ class Jobs:
         """Run jobs from the queue, `jobs_concurrency` at a time, until `stop` is set; then
         take no new one and let the running ones finish for up to `jobs_drain_timeout`."""
         self.broker.is_worker_process = True
+        # taskiq's own line for each job says what "job started" says.
+        logging.getLogger("taskiq.receiver.receiver").setLevel(logging.WARNING)
         await self.broker.startup()
         receiver = Receiver(
             self.broker,
