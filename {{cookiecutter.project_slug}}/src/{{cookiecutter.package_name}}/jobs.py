@@ -257,14 +257,15 @@ class JobTracking(TaskiqMiddleware):
         return message
 
     async def post_save(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
-        """The job's result is saved: record how it ended."""
+        """The job's result is saved: log how it ended, then record it (in that order, so
+        that whoever sees the job ended finds its line in the log)."""
         if result.is_err:
             error = _describe(result.error)
-            await self.stream.set_state(message.task_id, JobState.FAILED, error)
             log.error("job failed", error=error, seconds=result.execution_time)
+            await self.stream.set_state(message.task_id, JobState.FAILED, error)
         else:
-            await self.stream.set_state(message.task_id, JobState.SUCCEEDED)
             log.info("job succeeded", seconds=result.execution_time)
+            await self.stream.set_state(message.task_id, JobState.SUCCEEDED)
 
 
 class Jobs:
