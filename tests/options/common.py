@@ -8,7 +8,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from ..conftest import Renders
-from ..helpers import DEFAULTS
+from ..helpers import DEFAULTS, bake, pytest_counts, python_in, run, uv_executable
 
 SCRIPTS = Path(sysconfig.get_path("scripts"))
 PYTHONS = DEFAULTS["python_version"]
@@ -41,3 +41,30 @@ def renders_with(renders: Renders, **wanted: Any) -> list[tuple[dict[str, Any], 
 
 def run_lines(steps: list[dict[str, Any]]) -> list[str]:
     return [step["run"] for step in steps if "run" in step]
+
+
+def installed_with_randomly(root: Path, config: Path, **answers: Any) -> Path:
+    """A project rendered with `answers` in `root`, installed with uv, and pytest-randomly
+    beside it."""
+    project = bake(root, config, **answers)
+    python = str(python_in(project / ".venv"))
+    for command in (
+        [uv_executable(), "sync", "--quiet"],
+        [uv_executable(), "pip", "install", "--quiet", "--python", python, "pytest-randomly"],
+    ):
+        result = run(command, project)
+        assert result.returncode == 0, result.stderr
+    return project
+
+
+def run_suite(project: Path, *args: str, **env: str) -> tuple[int, str, dict[str, int]]:
+    """The generated suite under PYTHONDEVMODE, warnings as errors: exit status, output,
+    summary counts."""
+    python = str(python_in(project / ".venv"))
+    result = run(
+        [python, "-m", "pytest", "-p", "no:cacheprovider", "-W", "error", *args],
+        project,
+        PYTHONDEVMODE="1",
+        **env,
+    )
+    return result.returncode, result.stdout + result.stderr, pytest_counts(result.stdout)

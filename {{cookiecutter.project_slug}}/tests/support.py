@@ -1,11 +1,13 @@
 """What the fixtures are made of: settings for a test, and an app served in-process."""
 
+import os
 import socket
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
 from typing import Any, cast
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
@@ -92,3 +94,18 @@ def calling_upstream(app: FastAPI) -> FastAPI:
         return await upstream.get_json(path)
 
     return app
+
+
+def serve_for_the_run(
+    config: pytest.Config, variable: str, start: Callable[[ExitStack], str]
+) -> None:
+    """In the main pytest process, start a server for the whole run unless the environment
+    `variable` names one already. `start` starts it, leaves on the stack what stops it, and
+    returns its URL, which goes in `variable` for pytest-xdist's workers to inherit. The
+    server stops when the run ends."""
+    if os.environ.get(variable) or hasattr(config, "workerinput"):
+        return
+    stack = ExitStack()
+    config.add_cleanup(stack.close)
+    os.environ[variable] = start(stack)
+    stack.callback(os.environ.pop, variable)
