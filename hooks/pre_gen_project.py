@@ -19,6 +19,7 @@ PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
 LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary")
 CI_SERVICES = ("github", "gitlab", "none")
 DATABASES = ("none", "postgres")
+AUTHS = ("none", "jwt")
 BOOLEANS = (
     "include_example_route",
     "docker",
@@ -183,6 +184,7 @@ def problems(context: Mapping[str, Any]) -> list[str]:
         lambda: check_choice("license", context.get("license"), LICENSES),
         lambda: check_choice("ci", context.get("ci"), CI_SERVICES),
         lambda: check_choice("database", context.get("database"), DATABASES),
+        lambda: check_choice("auth", context.get("auth"), AUTHS),
         *(lambda field=field: check_boolean(field, context.get(field)) for field in BOOLEANS),
     ]
     return [message for check in checks if (message := check()) is not None]

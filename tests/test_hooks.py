@@ -375,6 +375,7 @@ def test_kept_only_when_names_real_answers() -> None:
                 offered = DEFAULTS[option]
                 assert value in offered if isinstance(offered, list) else isinstance(value, bool)
     assert tuple(DEFAULTS["database"]) == pre_gen.DATABASES
+    assert tuple(DEFAULTS["auth"]) == pre_gen.AUTHS
 
 
 @pytest.mark.parametrize("service", ["github", "gitlab", "none"])

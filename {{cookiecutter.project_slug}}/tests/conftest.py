@@ -1,6 +1,7 @@
 {%- set plugins = [
     "database" if cookiecutter.database == "postgres",
     "jobs" if cookiecutter.jobs,
+    "auth" if cookiecutter.auth == "jwt",
 ] | select | list -%}
 """Fixtures: a real upstream, apps run through their real lifespan, async clients for them.
 
@@ -15,6 +16,8 @@ pyproject.toml), so the aiohttp session a lifespan opens works in every test.
 - `log_lines`: what the test logged, line by line, as the service writes it.
 """
 
+import contextlib
+import functools
 import io
 import json
 import logging
@@ -35,7 +38,8 @@ from .support import AppClient, AppFactory, LogLines, Serve, make_settings, serv
 from .upstream import Upstream, run_upstream
 
 # The servers the tests start besides the upstream, each a module of tests/ that offers the
-# settings pointing an app at its server as the fixture `<module>_settings`.
+# settings pointing an app at its server as the fixture `<module>_settings`, and may offer
+# headers every client sends to the tests' apps as `<module>_headers` (a token, say).
 SERVERS: list[str] = {{ plugins | tojson }}
 pytest_plugins = [f"tests.{name}" for name in SERVERS]
 
@@ -80,6 +84,16 @@ def fixture_base_settings(
     return settings
 
 
+@pytest.fixture(name="client_headers", scope="session")
+def fixture_client_headers(request: pytest.FixtureRequest) -> dict[str, str]:
+    """What every client of the tests' apps sends, as the servers' modules ask."""
+    headers: dict[str, str] = {}
+    for name in SERVERS:
+        with contextlib.suppress(pytest.FixtureLookupError):
+            headers.update(request.getfixturevalue(f"{name}_headers"))
+    return headers
+
+
 @pytest.fixture(name="settings", scope="session")
 def fixture_settings(base_settings: dict[str, Any]) -> Settings:
     """The settings of the tests' apps: the fake upstream, a 5 s timeout, a 1 KiB body cap."""
@@ -87,7 +101,7 @@ def fixture_settings(base_settings: dict[str, Any]) -> Settings:
 
 
 @pytest.fixture(name="client", scope="session")
-async def fixture_client(settings: Settings) -> AsyncIterator[AppClient]:
+async def fixture_client(settings: Settings, serve: Serve) -> AsyncIterator[AppClient]:
     """The client most tests use: one app, started through its lifespan once for the run."""
     async with serve(create_app(settings)) as client:
         yield client
@@ -121,9 +135,10 @@ def fixture_app(make_app: AppFactory) -> FastAPI:
 
 
 @pytest.fixture(name="serve", scope="session")
-def fixture_serve() -> Serve:
-    """`async with serve(app) as client`: run an app's lifespan around the block."""
-    return serve
+def fixture_serve(client_headers: dict[str, str]) -> Serve:
+    """`async with serve(app) as client`: run an app's lifespan around the block; the client
+    sends `client_headers`."""
+    return functools.partial(serve, headers=client_headers)
 
 
 @pytest.fixture(name="log_lines")

@@ -2,7 +2,7 @@
 
 import os
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
 from typing import Any, cast
 
@@ -46,8 +46,9 @@ def make_settings(**values: Any) -> Settings:
 
 
 @asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[AppClient]:
-    """Start `app` through its lifespan, yield a client that talks to it, then stop it."""
+async def serve(app: FastAPI, headers: Mapping[str, str] | None = None) -> AsyncIterator[AppClient]:
+    """Start `app` through its lifespan, yield a client that talks to it (sending `headers`
+    with every request), then stop it."""
     states: list[dict[str, Any]] = []
 
     async def record_state(scope: Scope, receive: Receive, send: Send) -> None:
@@ -60,7 +61,9 @@ async def serve(app: FastAPI) -> AsyncIterator[AppClient]:
     async with LifespanManager(record_state) as manager:
         # manager.app, not the bare app: it carries the lifespan's state into each request.
         transport = httpx.ASGITransport(app=manager.app)
-        async with AppClient(transport=transport, base_url="http://test") as client:
+        async with AppClient(
+            transport=transport, base_url="http://test", headers=headers
+        ) as client:
             client.app = app
             client.resources = cast(State, states[0])["resources"]
             yield client

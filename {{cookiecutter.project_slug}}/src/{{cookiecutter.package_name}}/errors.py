@@ -10,7 +10,7 @@
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -51,7 +51,8 @@ class ServiceError(Exception):
     """A fault the client gets as `status_code` and a JSON `detail`.
 
     A 422 is answered in the shape of a validation error (`ProblemsBody`), with `loc` and
-    `kind` saying where and what, so that a client reads every 422 the same way.
+    `kind` saying where and what, so that a client reads every 422 the same way. `headers`
+    go with the answer (a 401's `WWW-Authenticate`, say).
     """
 
     def __init__(
@@ -61,12 +62,14 @@ class ServiceError(Exception):
         *,
         loc: Sequence[str | int] = (),
         kind: str = "refused",
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status_code = status_code
         self.detail = detail
         self.loc = list(loc)
         self.kind = kind
+        self.headers = headers
 
     def body(self) -> dict[str, Any]:
         """The answer's JSON body."""
@@ -104,7 +107,7 @@ async def handle_service_error(_request: Request, exc: Exception) -> JSONRespons
     """Answer a `ServiceError` with its status and JSON body."""
     if not isinstance(exc, ServiceError):  # pragma: no cover - registered for ServiceError only
         raise exc
-    return JSONResponse(exc.body(), status_code=exc.status_code)
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
 
 
 async def handle_validation_error(_request: Request, exc: Exception) -> JSONResponse:

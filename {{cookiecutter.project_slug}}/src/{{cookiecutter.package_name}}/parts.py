@@ -2,6 +2,8 @@
     "tracing" if cookiecutter.tracing,
     "metrics" if cookiecutter.metrics,
     "upstream",
+    "upstream_token" if cookiecutter.auth == "jwt",
+    "auth" if cookiecutter.auth == "jwt",
     "db" if cookiecutter.database == "postgres",
     "db_tracing" if cookiecutter.database == "postgres" and cookiecutter.tracing,
     "jobs" if cookiecutter.jobs,

@@ -1,7 +1,8 @@
 """Calls to the upstream service: one shared session, bounded in time and size, faults as JSON.
 
 `UpstreamPart` is the part of the service (see resources.py) that holds the session open;
-handlers call the upstream through the `UpstreamClient` it makes (`UpstreamDep`).
+handlers call the upstream through the `UpstreamClient` it makes (`UpstreamDep`). The session
+itself carries no credentials: the client adds its `Authorization` to each of its calls.
 """
 
 import json
@@ -10,13 +11,13 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
 from fastapi import FastAPI, status
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from .config import Settings
 from .errors import HTTP_422, ErrorBody, ProblemsBody, UpstreamError
@@ -26,11 +27,14 @@ from .retries import IDEMPOTENT, RETRIED_STATUSES, retried, seconds_to_wait
 
 __all__ = [
     "UPSTREAM_RESPONSES",
+    "Credentials",
+    "StaticToken",
     "UpstreamClient",
     "UpstreamError",
     "UpstreamPart",
     "open_http_session",
     "part",
+    "read_capped",
 ]
 
 _CHUNK_BYTES = 64 * 1024
@@ -68,9 +72,6 @@ async def open_http_session(
 
     `trace_configs` watch every call made through it (tracing, metrics), beside the one that
     sends the request id."""
-    headers = {}
-    if settings.upstream_token is not None:
-        headers["Authorization"] = f"Bearer {settings.upstream_token.get_secret_value()}"
     connector = aiohttp.TCPConnector(
         limit=settings.upstream_max_connections,
         limit_per_host=settings.upstream_max_connections,
@@ -84,7 +85,6 @@ async def open_http_session(
         base_url=str(settings.upstream_base_url),
         connector=connector,
         timeout=timeout,
-        headers=headers,
         raise_for_status=False,
         trace_configs=[_request_id_config(), *trace_configs],
     ) as session:
@@ -137,19 +137,59 @@ def part(settings: Settings) -> UpstreamPart:
     return UpstreamPart(settings)
 
 
+class Credentials(Protocol):
+    """What gives each call to the upstream its `Authorization` header."""
+
+    async def authorization(self) -> str | None:
+        """The header's value for the next call; None to send none."""
+
+    async def rejected(self, authorization: str) -> bool:
+        """The upstream answered 401 to `authorization`: True when the call is worth making
+        once more with the value `authorization()` gives next."""
+
+
+class StaticToken:
+    """`Authorization: Bearer <token>` on every call, the same token always (or no header)."""
+
+    def __init__(self, token: SecretStr | None) -> None:
+        self._value = None if token is None else f"Bearer {token.get_secret_value()}"
+
+    async def authorization(self) -> str | None:
+        """The token, as a header's value."""
+        return self._value
+
+    async def rejected(self, authorization: str) -> bool:
+        """A fixed token refused once is refused again: never worth a retry."""
+        return False
+
+
 class UpstreamClient:
     """JSON calls to the upstream through one session, within `settings`' limits.
 
     Every fault raises `UpstreamError` with the status the client gets (PASSED_ON, else 502,
     or 504 for time). GET, PUT and DELETE are retried on transient faults; POST and PATCH
     only with `retry=True`. All attempts and waits of one call fit in `upstream_deadline`.
+    Each call carries the `Authorization` its `credentials` give (by default the settings'
+    `upstream_token`); a 401 to it is tried once more if they have a new one.
     """
 
-    __slots__ = ("_session", "_settings")
+    __slots__ = ("_credentials", "_session", "_settings")
 
-    def __init__(self, session: aiohttp.ClientSession, settings: Settings) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        settings: Settings,
+        credentials: Credentials | None = None,
+    ) -> None:
         self._session = session
         self._settings = settings
+        self._credentials = (
+            StaticToken(settings.upstream_token) if credentials is None else credentials
+        )
+
+    def authorize_with(self, credentials: Credentials) -> None:
+        """Give every call from now on the `Authorization` that `credentials` give."""
+        self._credentials = credentials
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -232,8 +272,27 @@ class UpstreamClient:
         )
 
     async def _attempt(self, method: Method, path: str, payload: bytes | None) -> tuple[int, bytes]:
+        """One request with the credentials' `Authorization`, and once more with a new one
+        if the upstream answered 401 and the credentials have one."""
+        authorization = await self._credentials.authorization()
+        try:
+            return await self._request(method, path, payload, authorization)
+        except UpstreamError as fault:
+            if not (
+                fault.upstream_status == status.HTTP_401_UNAUTHORIZED
+                and authorization is not None
+                and await self._credentials.rejected(authorization)
+            ):
+                raise
+        return await self._request(method, path, payload, await self._credentials.authorization())
+
+    async def _request(
+        self, method: Method, path: str, payload: bytes | None, authorization: str | None
+    ) -> tuple[int, bytes]:
         """One request: the status and body of a 2xx answer, or an UpstreamError."""
-        headers = None if payload is None else {"Content-Type": "application/json"}
+        headers = {} if payload is None else {"Content-Type": "application/json"}
+        if authorization is not None:
+            headers["Authorization"] = authorization
         answered = None
         try:
             async with self._session.request(
@@ -246,7 +305,7 @@ class UpstreamClient:
             ) as response:
                 answered = response.status
                 if answered < status.HTTP_300_MULTIPLE_CHOICES:
-                    body = await _read_capped(response, self._settings.upstream_max_body_bytes)
+                    body = await read_capped(response, self._settings.upstream_max_body_bytes)
                     return answered, body
                 raise _fault_for(response)
         except TimeoutError as exc:
@@ -309,7 +368,8 @@ def _log_fault(fault: UpstreamError, method: str, path: str, started: float) -> 
     )
 
 
-async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+async def read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The answer's body, or a 502 UpstreamError if it is longer than `max_bytes`."""
     too_large = UpstreamError(
         status.HTTP_502_BAD_GATEWAY,
         "upstream response too large",
