@@ -68,17 +68,6 @@ KEPT_ONLY_WHEN: Sequence[tuple[Answers | tuple[Answers, ...], Sequence[str]]] = 
         ("compose.yaml",),
     ),
     (
-        {"auth": "jwt"},
-        (
-            "src/{package}/auth.py",
-            "src/{package}/upstream_token.py",
-            "tests/auth.py",
-            "tests/issuer.py",
-            "tests/test_auth.py",
-            "tests/test_upstream_token.py",
-        ),
-    ),
-    (
         {"database": "postgres", "tracing": True},
         ("src/{package}/db_tracing.py", "tests/test_db_tracing.py"),
     ),
@@ -102,6 +91,17 @@ KEPT_ONLY_WHEN: Sequence[tuple[Answers | tuple[Answers, ...], Sequence[str]]] = 
     (
         {"jobs": True, "tracing": True},
         ("src/{package}/job_tracing.py", "tests/test_job_tracing.py"),
+    ),
+    (
+        {"auth": "jwt"},
+        (
+            "src/{package}/auth.py",
+            "src/{package}/upstream_token.py",
+            "tests/auth.py",
+            "tests/issuer.py",
+            "tests/test_auth.py",
+            "tests/test_upstream_token.py",
+        ),
     ),
 )
 # What the ci choice keeps; the files of every other service go.

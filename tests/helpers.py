@@ -37,6 +37,7 @@ SPREAD: dict[str, list[Any]] = {
     "tracing": [True, False],
     "metrics": [True, False],
     "jobs": [True, False],
+    "auth": DEFAULTS["auth"],
     "docker": [True, False],
     "kubernetes": [True, False],
     "ci": DEFAULTS["ci"],

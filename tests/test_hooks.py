@@ -33,6 +33,7 @@ GOOD: dict[str, Any] = {
     "license": "MIT",
     "ci": "github",
     "database": "none",
+    "auth": "none",
 }
 
 
@@ -352,6 +353,7 @@ def _every_kept_only_when_path(root: Path) -> list[Path]:
             {"database": "postgres", "jobs": True, "docker": False, "include_example_route": True},
             {0, 1, 4, 5},
         ),
+        ({"database": "none", "auth": "jwt", "docker": True}, {9}),
     ],
 )
 def test_keep_only_when_keeps_a_rule_only_when_all_its_answers_hold(

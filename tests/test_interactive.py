@@ -31,6 +31,7 @@ TYPED: list[tuple[str, str, Any]] = [
     ("tracing", "y", True),
     ("metrics", "", False),
     ("jobs", "y", True),
+    ("auth", "2", "jwt"),
     ("docker", "y", True),
     ("kubernetes", "y", True),
     ("ci", "2", "gitlab"),

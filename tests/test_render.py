@@ -91,6 +91,14 @@ JOBS_POSTGRES_EXAMPLE = ["src/{package}/tasks/notes.py", "tests/test_note_jobs.p
 JOBS_KUBERNETES = ["deploy/kubernetes/worker.yaml"]
 JOBS_METRICS = ["src/{package}/job_metrics.py", "tests/test_job_metrics.py"]
 JOBS_TRACING = ["src/{package}/job_tracing.py", "tests/test_job_tracing.py"]
+AUTH = [
+    "src/{package}/auth.py",
+    "src/{package}/upstream_token.py",
+    "tests/auth.py",
+    "tests/issuer.py",
+    "tests/test_auth.py",
+    "tests/test_upstream_token.py",
+]
 TRACING = ["src/{package}/tracing.py", "tests/test_tracing.py"]
 METRICS = ["src/{package}/metrics.py", "tests/test_metrics.py"]
 POSTGRES_TRACING = ["src/{package}/db_tracing.py", "tests/test_db_tracing.py"]
@@ -157,6 +165,7 @@ def test_render_has_exactly_the_expected_files(
             expected += JOBS_POSTGRES_EXAMPLE
     if answers["docker"] and (answers["database"] == "postgres" or answers["jobs"]):
         expected += COMPOSE
+    expected += AUTH if answers["auth"] == "jwt" else []
     package = DEFAULTS["project_name"].lower().replace(" ", "_")
     assert _files(project) == {path.format(package=package) for path in expected}
 

@@ -53,10 +53,14 @@ def _installed(project: Path) -> dict[str, Version]:
 def fixture_synced(
     request: pytest.FixtureRequest, postgres_home: Path, cookiecutter_config: Path
 ) -> tuple[str, Path]:
-    """The default project, and one with the database, tracing, metrics and jobs, synced by uv
-    at the lowest direct versions or the newest ones."""
+    """The default project, and one with the database, tracing, metrics, jobs and
+    authentication, synced by uv at the lowest direct versions or the newest ones."""
     resolution, database = request.param
-    options = {"tracing": True, "metrics": True, "jobs": True} if database == "postgres" else {}
+    options = (
+        {"tracing": True, "metrics": True, "jobs": True, "auth": "jwt"}
+        if database == "postgres"
+        else {}
+    )
     project = bake(
         postgres_home / f"{resolution}-{database}",
         cookiecutter_config,

@@ -32,6 +32,7 @@ RUNTIME = [
         "tracing": True,
         "metrics": True,
         "jobs": True,
+        "auth": "jwt",
         "kubernetes": True,
     },
 ]
@@ -51,6 +52,7 @@ STATIC = [
         "tracing": True,
         "metrics": True,
         "jobs": True,
+        "auth": "jwt",
     },
 ]
 

@@ -14,8 +14,8 @@ from ..helpers import MATRIX, SPREAD, bake, combinations
 def test_matrix_meets_every_pair_of_option_values() -> None:
     """Every value of every option is rendered, and every pair of values of two options meets.
 
-    The full product of all twelve options would be 24,576 renders; the 32 of the first three,
-    with the other nine spread across them, keep the fast tier fast and still meet each pair.
+    The full product of all thirteen options would be 49,152 renders; the 32 of the first
+    three, with the other ten spread across them, keep the fast tier fast and still meet each pair.
     """
     options = {**MATRIX, **SPREAD}
     rows = list(combinations())
@@ -25,6 +25,7 @@ def test_matrix_meets_every_pair_of_option_values() -> None:
         "tracing",
         "metrics",
         "jobs",
+        "auth",
         "docker",
         "kubernetes",
         "ci",
@@ -33,6 +34,7 @@ def test_matrix_meets_every_pair_of_option_values() -> None:
     }
     assert SPREAD["database"] == ["none", "postgres"]
     assert SPREAD["ci"] == ["github", "gitlab", "none"]
+    assert SPREAD["auth"] == ["none", "jwt"]
     for first, second in itertools.combinations(options, 2):
         met = {(row[first], row[second]) for row in rows}
         wanted = set(itertools.product(options[first], options[second]))
@@ -55,13 +57,14 @@ def test_matrix_meets_every_pair_of_option_values() -> None:
         ),
         ({"docker": False, "ci": "none", "pre_commit": False}, []),
         ({"docker": False, "ci": "none", "pre_commit": False, "jobs": True}, ["Jobs"]),
+        ({"docker": False, "ci": "none", "pre_commit": False, "auth": "jwt"}, ["Auth"]),
     ],
 )
 def test_readme_has_a_section_per_option_that_is_on(
     tmp_path: Path, cookiecutter_config: Path, answers: dict[str, Any], sections: list[str]
 ) -> None:
-    """The README explains the database, the jobs, Docker, Kubernetes, CI and pre-commit
-    exactly when they are there."""
+    """The README explains the database, the jobs, authentication, Docker, Kubernetes, CI and
+    pre-commit exactly when they are there."""
     project = bake(tmp_path, cookiecutter_config, **answers)
     readme = (project / "README.md").read_text("utf-8")
     headings = re.findall(r"^## (.+)$", readme, re.MULTILINE)
@@ -70,6 +73,7 @@ def test_readme_has_a_section_per_option_that_is_on(
         for heading, short in (
             ("Database", "Database"),
             ("Background jobs", "Jobs"),
+            ("Authentication", "Auth"),
             ("pre-commit", "pre-commit"),
             ("Docker", "Docker"),
             ("Kubernetes", "Kubernetes"),

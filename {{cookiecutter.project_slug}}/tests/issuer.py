@@ -5,12 +5,19 @@ It serves what the service reads from a real identity provider: the discovery do
 token endpoint for the client-credentials grant (`/token`). It also stands for an upstream
 that takes only the tokens it issued (`/resource/items/{id}`). A test changes it through its
 attributes (keys rotated, the key set down, tokens revoked) and reads what it counted.
+
+To try the service by hand, run it where `.env.example` points the service
+(http://127.0.0.1:9100); it prints a token with every example scope, valid for an hour:
+
+    uv run python -m tests.issuer
 """
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import secrets
+import signal
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +32,9 @@ AUDIENCE = "{{ cookiecutter.project_slug }}-tests"
 CLIENT_ID = "the-service"
 CLIENT_SECRET = "s3cret:with/odd&chars"  # noqa: S105 - the tests' own client
 TOKEN_LIFETIME = 3600
+# Where `python -m tests.issuer` serves, for the audience .env.example names.
+BY_HAND_PORT = 9100
+BY_HAND_AUDIENCE = "{{ cookiecutter.project_slug }}"
 _kids = itertools.count(1)
 
 
@@ -173,13 +183,14 @@ def _build(issuer: Issuer) -> web.Application:
 
 
 @asynccontextmanager
-async def run_issuer() -> AsyncIterator[Issuer]:
-    """Serve a new issuer, with an RSA and an EC key, on a free port until the block ends."""
+async def run_issuer(port: int = 0) -> AsyncIterator[Issuer]:
+    """Serve a new issuer, with an RSA and an EC key, on 127.0.0.1 at `port` (a free one by
+    default) until the block ends."""
     issuer = Issuer("", [new_key("RS256"), new_key("ES256")])
     runner = web.AppRunner(_build(issuer), handler_cancellation=True, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", port)
         await site.start()
         host, port = runner.addresses[0][:2]
         # An issuer's identifier has no trailing slash; the tokens' `iss` is exactly this.
@@ -187,3 +198,22 @@ async def run_issuer() -> AsyncIterator[Issuer]:
         yield issuer
     finally:
         await runner.cleanup()
+
+
+async def _serve_forever() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Windows has no signal handlers on the loop: Ctrl-C raises KeyboardInterrupt there.
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with run_issuer(BY_HAND_PORT) as issuer:
+        token = issuer.mint(aud=BY_HAND_AUDIENCE, scope="items:write notes:write jobs:write")
+        print(f"Issuer on {issuer.url} (Ctrl-C stops). A token for the service:", flush=True)  # noqa: T201
+        print(token, flush=True)  # noqa: T201
+        await stop.wait()
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_forever())

@@ -47,7 +47,8 @@ async def send(client: httpx.AsyncClient, case: schemathesis.Case[Any]) -> httpx
     whose headers were generated invalid carries only what was generated (it must be refused).
     """
     token = client.headers.get("Authorization")
-    negative_headers = case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
+    headers_made = None if case.meta is None else case.meta.components.get(ParameterLocation.HEADER)
+    negative_headers = headers_made is not None and headers_made.mode.is_negative
     if token is not None and "Authorization" not in case.headers and not negative_headers:
         case.headers["Authorization"] = token
     sent = case.as_transport_kwargs(base_url=str(client.base_url))

@@ -44,7 +44,7 @@ def with_probes(app: FastAPI) -> FastAPI:
     async def admin(caller: Annotated[Caller, require_scopes("admin", "things:write")]) -> str:
         return caller.subject
 
-    app.include_router(guarded(things, "things"))
+    app.include_router(guarded(things))
     return app
 
 
@@ -305,6 +305,17 @@ async def test_the_key_set_url_can_be_given(
     app = with_probes(make_app(auth_jwks_url=f"{issuer.url}/jwks", auth_issuer=issuer.url))
     async with serve(app) as client:
         assert (await client.get("/whoami", headers=bearer(mint()))).status_code == 200
+
+
+async def test_a_discovery_document_of_another_issuer_is_refused(
+    make_app: AppFactory, serve: Serve, issuer: Issuer, mint: Mint
+) -> None:
+    """The discovery document must name the configured issuer (OpenID Connect Discovery,
+    4.3): an issuer set with a trailing slash that its tokens do not have loads no keys."""
+    async with serve(with_probes(make_app(auth_issuer=f"{issuer.url}/"))) as client:
+        response = await client.get("/whoami", headers=bearer(mint(iss=f"{issuer.url}/")))
+        assert response.status_code == 503
+    assert issuer.jwks_fetches == 0
 
 
 async def test_open_routes_stay_open(client: httpx.AsyncClient) -> None:

@@ -235,3 +235,17 @@ def test_a_warning_is_a_line_like_any_other() -> None:
     (line,) = [json.loads(line) for line in result.stderr.splitlines()]
     assert (line["logger"], line["level"]) == ("py.warnings", "warning")
     assert "DeprecationWarning: an old way of doing it" in line["event"]
+
+
+async def test_a_token_in_the_url_is_hidden_in_the_access_line(
+    client: httpx.AsyncClient, log_lines: LogLines
+) -> None:
+    """A client that puts a bearer token in the URL (`?access_token=`, RFC 6750) does not
+    get it written to the log by uvicorn's access line: its value is replaced."""
+    assert client.is_closed is False  # the app is built, so logging is configured
+    access = logging.getLogger("uvicorn.access")
+    path = "/items/1?page=2&access_token=eyJ.secret.sig&x=1"
+    access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", path, "1.1", 401)
+    (line,) = [line for line in log_lines() if line["logger"] == "uvicorn.access"]
+    assert "eyJ.secret.sig" not in json.dumps(line)
+    assert "/items/1?page=2&access_token=[hidden]&x=1" in line["event"]

@@ -151,6 +151,9 @@ class IssuerKeys:
         if self._jwks_url is None:
             discovery = f"{self._settings.auth_issuer.rstrip('/')}/.well-known/openid-configuration"
             document = await self._get_json(discovery)
+            if document.get("issuer") != self._settings.auth_issuer:
+                # OpenID Connect Discovery, 4.3: the document is the issuer's own.
+                raise ValueError("the discovery document names another issuer")
             jwks_uri = document.get("jwks_uri")
             if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
                 raise ValueError("the discovery document names no jwks_uri")
@@ -189,8 +192,10 @@ def _usable_keys(
                 continue
             try:
                 key = jwt.PyJWK(entry, algorithm)
-            except (jwt.PyJWTError, ValueError, TypeError, KeyError):
-                continue  # a key of another type, or one this algorithm cannot use
+            except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
+                # A key of another type, or one this algorithm cannot use.
+                log.debug("a key of the set was skipped", kid=kid, error=type(exc).__name__)
+                continue
             if _fits(entry, algorithm):
                 keys[kid, algorithm] = key
     return keys
@@ -371,10 +376,14 @@ def _refuse_scope(wanted: frozenset[str]) -> None:
     )
 
 
-def guarded(router: APIRouter, resource: str) -> APIRouter:
+def guarded(router: APIRouter, resource: str | None = None) -> APIRouter:
     """`router`'s routes behind a bearer token: reading them (GET, HEAD) takes a valid token,
-    any other method one with the scope `<resource>:write` too."""
-    write = frozenset({f"{resource}:write"})
+    any other method one with the scope `<resource>:write` too, where `resource` is the
+    router's prefix unless given (`items:write` for the router of /items)."""
+    name = router.prefix.strip("/").replace("/", ":") if resource is None else resource
+    if not name:
+        raise ValueError("a router without a prefix needs the resource its scope names")
+    write = frozenset({f"{name}:write"})
 
     async def access(request: Request, caller: CallerDep) -> None:
         if request.method not in READ_METHODS and not write <= caller.scopes:

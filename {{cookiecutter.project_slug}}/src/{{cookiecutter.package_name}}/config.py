@@ -1,18 +1,13 @@
 """Settings, read from the environment and `.env` when `Settings()` is created, never at import."""
 
-from typing import Annotated{% if cookiecutter.auth == "jwt" %}, Literal, Self{% endif %}
+from typing import Annotated
 
-from pydantic import AnyHttpUrl, Field, SecretStr, field_validator{% if cookiecutter.auth == "jwt" %}, model_validator{% endif %}
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .logs import LogFormat, LogLevel
 
 Seconds = Annotated[float, Field(gt=0)]
-{%- if cookiecutter.auth == "jwt" %}
-Algorithm = Literal[
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"
-]
-{%- endif %}
 
 
 class Settings(BaseSettings):
@@ -96,46 +91,9 @@ class Settings(BaseSettings):
     # A file a running worker touches every few seconds, for a liveness probe (worker.py).
     jobs_liveness_file: str | None = None
 {%- endif %}
-{%- if cookiecutter.auth == "jwt" %}
-
-    # Callers present a bearer token (a JWT) from this issuer, for this audience, signed with
-    # one of the issuer's published keys. Both are required: the exact `iss` and `aud` values.
-    auth_issuer: Annotated[str, Field(min_length=1)]
-    auth_audience: Annotated[str, Field(min_length=1)]
-    # Where the keys are (JWKS); unset, the issuer's /.well-known/openid-configuration says.
-    auth_jwks_url: AnyHttpUrl | None = None
-    # Signatures taken: asymmetric only (a shared secret cannot be published as a key).
-    auth_algorithms: list[Algorithm] = ["RS256", "ES256"]
-    # Seconds of clock difference allowed when checking a token's times (exp, nbf, iat).
-    auth_leeway: Annotated[float, Field(ge=0, le=300)] = 30.0
-    # The keys are fetched when the service starts, again when a token names a key not
-    # known (at most once per auth_keys_min_interval), and once they are auth_keys_max_age old.
-    auth_keys_min_interval: Seconds = 10.0
-    auth_keys_max_age: Seconds = 3600.0
-    auth_timeout: Seconds = 5.0
-    # The service's own token for the upstream (OAuth 2 client credentials), instead of
-    # upstream_token: fetched from upstream_token_url when first needed, renewed before it expires.
-    upstream_token_url: AnyHttpUrl | None = None
-    upstream_client_id: str | None = None
-    upstream_client_secret: SecretStr | None = None
-    upstream_token_scope: str | None = None
-{%- endif %}
 {%- if cookiecutter.jobs and cookiecutter.metrics %}
     # Where a worker serves its metrics (GET /metrics at `host`); none by default.
     jobs_metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None
-{%- endif %}
-
-{%- if cookiecutter.auth == "jwt" %}
-
-    @model_validator(mode="after")
-    def _one_upstream_credential(self) -> Self:
-        if self.upstream_token_url is None:
-            return self
-        if self.upstream_token is not None:
-            raise ValueError("set upstream_token or upstream_token_url, not both")
-        if self.upstream_client_id is None or self.upstream_client_secret is None:
-            raise ValueError("upstream_token_url needs a client id and a client secret")
-        return self
 {%- endif %}
 
     @field_validator("cors_origins")
@@ -162,3 +120,44 @@ class Settings(BaseSettings):
         if (url.path or "/").endswith("/"):
             return url
         return AnyHttpUrl(f"{url}/")
+{%- if cookiecutter.auth == "jwt" %}
+
+    # Callers present a bearer token (a JWT) from this issuer, for this audience, signed with
+    # one of the issuer's published keys. Both are required: the exact `iss` and `aud` values.
+    auth_issuer: Annotated[str, Field(min_length=1)]
+    auth_audience: Annotated[str, Field(min_length=1)]
+    # Where the keys are (JWKS); unset, the issuer's /.well-known/openid-configuration says.
+    auth_jwks_url: AnyHttpUrl | None = None
+    # Signatures taken: asymmetric ones only (a shared secret cannot be published as a key).
+    auth_algorithms: list[str] = ["RS256", "ES256"]
+    # Seconds of clock difference allowed when checking a token's times (exp, nbf, iat).
+    auth_leeway: Annotated[float, Field(ge=0, le=300)] = 30.0
+    # The keys are fetched when the service starts, again when a token names a key not
+    # known (at most once per auth_keys_min_interval), and once they are auth_keys_max_age old.
+    auth_keys_min_interval: Seconds = 10.0
+    auth_keys_max_age: Seconds = 3600.0
+    auth_timeout: Seconds = 5.0
+    # The service's own token for the upstream (OAuth 2 client credentials), instead of
+    # upstream_token: fetched from upstream_token_url when first needed, renewed before it expires.
+    upstream_token_url: AnyHttpUrl | None = None
+    upstream_client_id: str | None = None
+    upstream_client_secret: SecretStr | None = None
+    upstream_token_scope: str | None = None
+
+    @field_validator("auth_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, algorithms: list[str]) -> list[str]:
+        taken = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+        if not algorithms or not set(algorithms) <= taken | {"EdDSA"}:
+            raise ValueError(f"list asymmetric algorithms only: {', '.join(sorted(taken))}, EdDSA")
+        return algorithms
+
+    def model_post_init(self, context: object, /) -> None:
+        """Client credentials need an id and a secret, and replace upstream_token."""
+        if self.upstream_token_url is None:
+            return
+        if self.upstream_token is not None:
+            raise ValueError("set upstream_token or upstream_token_url, not both")
+        if self.upstream_client_id is None or self.upstream_client_secret is None:
+            raise ValueError("upstream_token_url needs a client id and a client secret")
+{%- endif %}

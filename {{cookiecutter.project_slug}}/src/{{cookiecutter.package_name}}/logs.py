@@ -10,6 +10,7 @@ Logging belongs to the process, not to an app: the last app built sets it.
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Literal
@@ -29,6 +30,24 @@ _SHARED_PROCESSORS: list[structlog.typing.Processor] = [
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
+
+
+# A bearer token a client put in the URL (RFC 6750, 2.3): the service never reads it there,
+# and an access line must not keep it.
+_URL_TOKEN = re.compile(r"([?&]access_token=)[^&#\s]*", re.IGNORECASE)
+
+
+class _UrlTokensHidden(logging.Filter):
+    """uvicorn's access line with the value of any `access_token` in the URL replaced."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the path in the record's arguments (client, method, path, version, status)."""
+        args = record.args
+        if isinstance(args, tuple) and len(args) > 2 and isinstance(args[2], str):  # noqa: PLR2004 - the path's place
+            path = _URL_TOKEN.sub(r"\1[hidden]", args[2])
+            if path != args[2]:
+                record.args = (*args[:2], path, *args[3:])
+        return True
 
 
 class _ServiceHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -92,6 +111,9 @@ def configure_logging(level: LogLevel = "INFO", log_format: LogFormat = "auto") 
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(kept, _UrlTokensHidden) for kept in access.filters):
+        access.addFilter(_UrlTokensHidden())
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,

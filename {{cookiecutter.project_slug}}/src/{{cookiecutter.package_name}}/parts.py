@@ -16,7 +16,7 @@ Each is made from the settings by its module's `part` (see resources.py). The dr
 first; tracing and metrics come before the parts they watch. Add a part of yours in its place.
 """
 
-from . import {{ parts | sort | join(", ") }}
+from . import {{ parts | sort | join(", ") if (parts | sort | join(", ") | length) <= 86 else "(\n    " ~ parts | sort | join(",\n    ") ~ ",\n)" }}
 from .config import Settings
 from .resources import Part, PartFactory
 from .shutdown import Drain
