@@ -24,7 +24,8 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from ..helpers import Service, bake, free_port, python_in, run, uv_executable
+from ..helpers import Service, free_port, python_in
+from ..options.common import installed_with_randomly, run_suite
 
 pytestmark = pytest.mark.slow
 
@@ -138,11 +139,19 @@ class Issuer(NamedTuple):
 def fixture_auth_project(
     tmp_path_factory: pytest.TempPathFactory, cookiecutter_config: Path
 ) -> Path:
-    """A project rendered with auth=jwt, installed with uv."""
-    project = bake(tmp_path_factory.mktemp("auth"), cookiecutter_config, auth="jwt")
-    result = run([uv_executable(), "sync", "--quiet"], project)
-    assert result.returncode == 0, result.stderr
-    return project
+    """A project rendered with auth=jwt (every other answer its default), installed with uv,
+    and pytest-randomly beside it."""
+    return installed_with_randomly(tmp_path_factory.mktemp("auth"), cookiecutter_config, auth="jwt")
+
+
+def test_its_own_suite_passes_in_random_order_with_two_workers(auth_project: Path) -> None:
+    """The render's suite (its refusal list against the local issuer included), shuffled and
+    split over two pytest-xdist workers, under -W error in dev mode."""
+    code, output, counts = run_suite(auth_project, "-p", "randomly", "-n", "2")
+    assert code == 0, output
+    assert counts.keys() == {"passed"}, counts
+    assert counts["passed"] >= 200
+    assert "--randomly-seed=" in output
 
 
 def _stopped_cleanly(process: Service, code: int) -> None:
