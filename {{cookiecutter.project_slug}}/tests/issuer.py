@@ -17,7 +17,6 @@ import base64
 import contextlib
 import itertools
 import secrets
-import signal
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +26,8 @@ from typing import Any
 import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from .upstream import until_stopped
 
 AUDIENCE = "{{ cookiecutter.project_slug }}-tests"
 CLIENT_ID = "the-service"
@@ -201,17 +202,10 @@ async def run_issuer(port: int = 0) -> AsyncIterator[Issuer]:
 
 
 async def _serve_forever() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        # Windows has no signal handlers on the loop: Ctrl-C raises KeyboardInterrupt there.
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
     async with run_issuer(BY_HAND_PORT) as issuer:
         token = issuer.mint(aud=BY_HAND_AUDIENCE, scope="items:write notes:write jobs:write")
-        print(f"Issuer on {issuer.url} (Ctrl-C stops). A token for the service:", flush=True)  # noqa: T201
-        print(token, flush=True)  # noqa: T201
-        await stop.wait()
+        print(f"Issuer on {issuer.url} (Ctrl-C stops). A token:\n{token}", flush=True)  # noqa: T201
+        await until_stopped()
 
 
 if __name__ == "__main__":

@@ -271,8 +271,8 @@ async def run_upstream(host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[
         await runner.cleanup()
 
 
-async def _serve_forever() -> None:
-    url = urlsplit(str(Settings().upstream_base_url))
+async def until_stopped() -> None:
+    """Wait for SIGINT or SIGTERM: a server of the tests run by hand serves until then."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -280,9 +280,14 @@ async def _serve_forever() -> None:
         # has no signal handlers on the loop: Ctrl-C raises KeyboardInterrupt there.
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _serve_forever() -> None:
+    url = urlsplit(str(Settings().upstream_base_url))
     async with run_upstream(url.hostname or "127.0.0.1", url.port or 80) as upstream:
         print(f"Fake upstream on {upstream.url} (Ctrl-C stops)", flush=True)  # noqa: T201
-        await stop.wait()
+        await until_stopped()
 
 
 if __name__ == "__main__":
