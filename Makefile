@@ -59,7 +59,7 @@ mutation: $(VENV)/.synced  ## Mutation testing of a rendered service with mutmut
 $(BENCH_TYPES)/.synced: $(VENV)/.synced $(TEMPLATE_FILES)
 	rm -rf $(BENCH_TYPES)
 	$(UV) run --no-sync cookiecutter --no-input --output-dir $(BENCH_TYPES) . \
-	  database=postgres tracing=true metrics=true jobs=true >/dev/null
+	  database=postgres tracing=true metrics=true jobs=true auth=jwt >/dev/null
 	cd $(BENCH_RENDER) && $(UV) sync --quiet
 	@touch $@
 

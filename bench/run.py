@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import (
+    auth,
     check_cost,
     database,
     jobs,
@@ -37,6 +38,7 @@ PARTS = {
     6: "the upstream calls: plain FastAPI, the floor, profiles, the upstream down",
     7: "the server under `python -m`: HTTP parser and event loop",
     8: "the jobs option: enqueue cost, enqueue to result, a worker against taskiq's bare one",
+    9: "the auth option: a bearer token checked, the upstream's client-credentials token",
 }
 
 
@@ -116,6 +118,14 @@ def _measures(
                 duration=duration,
                 jobs=100 if quick else jobs.JOBS,
                 latency_jobs={1: 30, 50: 100} if quick else None,
+            )
+        ),
+        9: lambda: auth.section(
+            auth.run(
+                folder / "auth",
+                rounds=1 if quick else auth.ROUNDS,
+                duration=duration,
+                first_requests=1 if quick else auth.FIRST_REQUESTS,
             )
         ),
         3: lambda: report.check_section(check_cost.run()),
