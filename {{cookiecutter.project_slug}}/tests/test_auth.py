@@ -298,6 +298,36 @@ async def test_an_issuer_down_later_leaves_the_known_keys_in_use(
     assert (await probe.get("/ready")).status_code == 200
 
 
+async def test_a_token_checked_before_is_refused_once_it_expires(
+    make_app: AppFactory, serve: Serve, mint: Mint
+) -> None:
+    """A token is checked once and its caller kept, but not past the token's expiry: the same
+    token sent again after it expired is a 401 (here without leeway)."""
+    expires = int(time.time()) + 1
+    token = mint(exp=expires)
+    async with serve(with_probes(make_app(auth_leeway=0.0))) as client:
+        assert (await client.get("/whoami", headers=bearer(token))).status_code == 200
+        await asyncio.sleep(expires - time.time() + 0.05)
+        response = await client.get("/whoami", headers=bearer(token))
+    assert response.status_code == 401
+    assert 'error_description="token expired"' in response.headers["WWW-Authenticate"]
+
+
+async def test_a_token_checked_before_is_refused_once_its_key_is_withdrawn(
+    probe: AppClient, issuer: Issuer
+) -> None:
+    """A token whose key the issuer stops publishing is checked again when the keys change,
+    and refused, though it passed before."""
+    old_token = issuer.mint(sub="old")
+    assert (await probe.get("/whoami", headers=bearer(old_token))).status_code == 200
+    new = issuer.rotate()
+    issuer.keys = [new]
+    assert (await probe.get("/whoami", headers=bearer(issuer.mint(new)))).status_code == 200
+    response = await probe.get("/whoami", headers=bearer(old_token))
+    assert response.status_code == 401
+    assert 'error_description="unknown key"' in response.headers["WWW-Authenticate"]
+
+
 async def test_the_key_set_url_can_be_given(
     make_app: AppFactory, serve: Serve, issuer: Issuer, mint: Mint
 ) -> None:

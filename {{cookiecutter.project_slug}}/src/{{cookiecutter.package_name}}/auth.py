@@ -48,6 +48,8 @@ __all__ = [
 MAX_TOKEN_BYTES = 8192
 # The largest key set or discovery document read from the issuer.
 _MAX_DOCUMENT_BYTES = 256 * 1024
+# How many verified tokens TokenVerifier keeps (each at most MAX_TOKEN_BYTES).
+VERIFIED_TOKENS = 1024
 # What reading a route asks of a caller under `guarded`: a valid token, no scope.
 READ_METHODS = frozenset({"GET", "HEAD"})
 log = structlog.get_logger(__name__)
@@ -105,6 +107,12 @@ class IssuerKeys:
     def loaded(self) -> bool:
         """Whether any key is known."""
         return bool(self._keys)
+
+    @property
+    def generation(self) -> int:
+        """How many fetches have changed the keys: what was checked against an older
+        generation may name a key the issuer no longer publishes."""
+        return self._generation
 
     async def key(self, kid: str, algorithm: str) -> jwt.PyJWK:
         """The key `kid` for `algorithm`, fetching the keys again if it is not known or the
@@ -213,14 +221,36 @@ def _fits(entry: dict[str, Any], algorithm: str) -> bool:
 
 
 class TokenVerifier:
-    """Checks a bearer token: signed by a key of the issuer, for this audience, in time."""
+    """Checks a bearer token: signed by a key of the issuer, for this audience, in time.
+
+    A client sends the same token with request after request, and checking it costs more
+    than a request to the example route (docs/benchmarks.md of the template): the callers of
+    the last VERIFIED_TOKENS tokens that passed are kept, each until its token expires or the
+    issuer's keys change, whichever comes first. A token that failed is checked every time.
+    """
 
     def __init__(self, keys: IssuerKeys, settings: Settings) -> None:
         self.keys = keys
         self._settings = settings
+        # token -> (its caller, when it expires as time.time() counts, the keys' generation)
+        self._verified: dict[str, tuple[Caller, float, int]] = {}
 
     async def caller(self, token: str) -> Caller:
         """Who `token` says the caller is; TokenRefused if it proves nothing."""
+        kept = self._verified.get(token)
+        if kept is not None:
+            caller, expires, generation = kept
+            if time.time() < expires and generation == self.keys.generation:
+                return caller
+            del self._verified[token]
+        caller = await self._check(token)
+        if len(self._verified) >= VERIFIED_TOKENS:
+            del self._verified[next(iter(self._verified))]  # the one kept longest
+        expires = float(caller.claims["exp"]) + self._settings.auth_leeway
+        self._verified[token] = (caller, expires, self.keys.generation)
+        return caller
+
+    async def _check(self, token: str) -> Caller:
         if len(token) > MAX_TOKEN_BYTES:
             raise TokenRefused("token too large")
         try:
