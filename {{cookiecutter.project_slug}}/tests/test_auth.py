@@ -314,16 +314,19 @@ async def test_a_token_checked_before_is_refused_once_it_expires(
 
 
 async def test_a_token_checked_before_is_refused_once_its_key_is_withdrawn(
-    probe: AppClient, issuer: Issuer
+    make_app: AppFactory, serve: Serve, issuer: Issuer
 ) -> None:
     """A token whose key the issuer stops publishing is checked again when the keys change,
-    and refused, though it passed before."""
+    and refused, though it passed before. (An app of its own: the shared one keeps every
+    key the other tests sign with.)"""
     old_token = issuer.mint(sub="old")
-    assert (await probe.get("/whoami", headers=bearer(old_token))).status_code == 200
-    new = issuer.rotate()
-    issuer.keys = [new]
-    assert (await probe.get("/whoami", headers=bearer(issuer.mint(new)))).status_code == 200
-    response = await probe.get("/whoami", headers=bearer(old_token))
+    async with serve(with_probes(make_app())) as client:
+        assert (await client.get("/whoami", headers=bearer(old_token))).status_code == 200
+        new = issuer.rotate()
+        issuer.keys = [new]
+        fresh = bearer(issuer.mint(new))
+        assert (await client.get("/whoami", headers=fresh)).status_code == 200
+        response = await client.get("/whoami", headers=bearer(old_token))
     assert response.status_code == 401
     assert 'error_description="unknown key"' in response.headers["WWW-Authenticate"]
 

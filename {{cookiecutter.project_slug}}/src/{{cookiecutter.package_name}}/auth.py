@@ -7,7 +7,8 @@ serves every request waiting for it, and fetches are at least `auth_keys_min_int
 however many tokens name unknown keys. `/ready` says whether keys are loaded.
 
 Routes take the caller as `CallerDep`, require scopes with `require_scopes(...)`, and whole
-routers are put behind a token with `guarded(router, resource)` (routes/__init__.py).
+routers are put behind a token with `guarded(router)` (routes/__init__.py): each is one
+`BearerCaller` dependency.
 Refusals follow RFC 6750: 401 with `WWW-Authenticate: Bearer`, 403 `insufficient_scope`, and
 a 503 while no keys could be fetched. Why a token was refused is logged, never the token.
 """
@@ -23,11 +24,11 @@ import aiohttp
 import jwt
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request, params, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.security.base import SecurityBase
 from pydantic import BaseModel, ConfigDict
 
 from .config import Settings
-from .dependencies import ResourcesDep
 from .errors import ErrorBody, ServiceError
 from .resources import Resources
 from .upstream import UpstreamClient, UpstreamError, read_capped
@@ -35,6 +36,7 @@ from .upstream import UpstreamClient, UpstreamError, read_capped
 __all__ = [
     "AUTH_RESPONSES",
     "AuthPart",
+    "BearerCaller",
     "Caller",
     "CallerDep",
     "IssuerKeys",
@@ -342,10 +344,6 @@ def part(settings: Settings) -> AuthPart:
     return AuthPart(settings)
 
 
-# Reads `Authorization: Bearer <token>`; in the OpenAPI, so that /docs can authorize.
-_bearer = HTTPBearer(auto_error=False, bearerFormat="JWT")
-
-
 def _challenge(error: str | None = None, **fields: str) -> dict[str, str]:
     """The `WWW-Authenticate` header of RFC 6750."""
     params = {"error": error, **fields} if error else fields
@@ -353,47 +351,50 @@ def _challenge(error: str | None = None, **fields: str) -> dict[str, str]:
     return {"WWW-Authenticate": f"Bearer {value}" if value else "Bearer"}
 
 
-async def get_caller(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    resources: ResourcesDep,
-) -> Caller:
-    """The caller whose bearer token is valid; a 401 otherwise (a token in the query string
-    is not read), a 503 while no keys of the issuer are known."""
-    if credentials is None:
-        raise ServiceError(
-            status.HTTP_401_UNAUTHORIZED, "a bearer token is required", headers=_challenge()
-        )
-    try:
-        return await resources.get(TokenVerifier).caller(credentials.credentials)
-    except TokenRefused as refused:
-        log.info("token refused", reason=refused.reason)
-        raise ServiceError(
-            status.HTTP_401_UNAUTHORIZED,
-            "invalid token",
-            headers=_challenge("invalid_token", error_description=refused.reason),
-        ) from None
-    except KeysUnavailable:
-        log.warning("token not checked: no keys from the issuer")
-        raise ServiceError(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "the issuer's keys are not available"
-        ) from None
+class BearerCaller(SecurityBase):
+    """A dependency: the caller whose bearer token is valid and has the scopes asked for.
 
+    `needs`: scopes every request must have; `writes_need`: scopes a request that is not a
+    read (GET, HEAD) must have as well. One dependency does it all (FastAPI's cost is per
+    dependency, and a guarded request pays it), and the OpenAPI shows it as the bearer
+    scheme, so that /docs can authorize. A token in the query string is not read.
+    """
 
-CallerDep = Annotated[Caller, Depends(get_caller)]
+    def __init__(
+        self, needs: frozenset[str] = frozenset(), writes_need: frozenset[str] = frozenset()
+    ) -> None:
+        self.model = HTTPBearerModel(bearerFormat="JWT")
+        self.scheme_name = "HTTPBearer"
+        self.needs = needs
+        self.writes_need = writes_need
 
-
-def require_scopes(*scopes: str) -> params.Depends:
-    """A dependency: the caller, if their token has every one of `scopes`; else a 403.
-    Use it as `caller: Annotated[Caller, require_scopes("notes:write")]`."""
-    wanted = frozenset(scopes)
-
-    async def caller_with_scopes(caller: CallerDep) -> Caller:
-        if not wanted <= caller.scopes:
-            _refuse_scope(wanted)
+    async def __call__(self, request: Request) -> Caller:
+        """The caller; 401 without a valid token, 403 without the scopes, 503 while no keys
+        of the issuer are known."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise ServiceError(
+                status.HTTP_401_UNAUTHORIZED, "a bearer token is required", headers=_challenge()
+            )
+        resources: Resources = request.state.resources
+        try:
+            caller = await resources.get(TokenVerifier).caller(token)
+        except TokenRefused as refused:
+            log.info("token refused", reason=refused.reason)
+            raise ServiceError(
+                status.HTTP_401_UNAUTHORIZED,
+                "invalid token",
+                headers=_challenge("invalid_token", error_description=refused.reason),
+            ) from None
+        except KeysUnavailable:
+            log.warning("token not checked: no keys from the issuer")
+            raise ServiceError(
+                status.HTTP_503_SERVICE_UNAVAILABLE, "the issuer's keys are not available"
+            ) from None
+        needed = self.needs if request.method in READ_METHODS else self.needs | self.writes_need
+        if not needed <= caller.scopes:
+            _refuse_scope(needed)
         return caller
-
-    marker: params.Depends = Depends(caller_with_scopes)
-    return marker
 
 
 def _refuse_scope(wanted: frozenset[str]) -> None:
@@ -406,6 +407,16 @@ def _refuse_scope(wanted: frozenset[str]) -> None:
     )
 
 
+CallerDep = Annotated[Caller, Depends(BearerCaller())]
+
+
+def require_scopes(*scopes: str) -> params.Depends:
+    """A dependency: the caller, if their token has every one of `scopes`; else a 403.
+    Use it as `caller: Annotated[Caller, require_scopes("notes:write")]`."""
+    marker: params.Depends = Depends(BearerCaller(needs=frozenset(scopes)))
+    return marker
+
+
 def guarded(router: APIRouter, resource: str | None = None) -> APIRouter:
     """`router`'s routes behind a bearer token: reading them (GET, HEAD) takes a valid token,
     any other method one with the scope `<resource>:write` too, where `resource` is the
@@ -413,12 +424,7 @@ def guarded(router: APIRouter, resource: str | None = None) -> APIRouter:
     name = router.prefix.strip("/").replace("/", ":") if resource is None else resource
     if not name:
         raise ValueError("a router without a prefix needs the resource its scope names")
-    write = frozenset({f"{name}:write"})
-
-    async def access(request: Request, caller: CallerDep) -> None:
-        if request.method not in READ_METHODS and not write <= caller.scopes:
-            _refuse_scope(write)
-
+    access = BearerCaller(writes_need=frozenset({f"{name}:write"}))
     outer = APIRouter(dependencies=[Depends(access)], responses=AUTH_RESPONSES)
     outer.include_router(router)
     return outer
