@@ -103,7 +103,8 @@ UPSTREAM = {
 }
 # The steps auth_cost times, in the order the report lists them.
 STEPS = {
-    "caller": "`TokenVerifier.caller`: the whole check",
+    "first": "`TokenVerifier.caller`, a token not seen before: the whole check",
+    "caller": "`TokenVerifier.caller`, a token checked before (kept until it expires)",
     "decode": "`jwt.decode` (signature, claims)",
     "signature": "the signature alone (OpenSSL)",
     "header": "`jwt.get_unverified_header`",
