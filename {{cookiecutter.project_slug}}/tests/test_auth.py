@@ -122,7 +122,9 @@ async def test_no_token_is_a_401_with_a_bearer_challenge(probe: AppClient) -> No
     assert response.headers["X-Request-ID"]
 
 
-@pytest.mark.parametrize("value", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "Token abc", ""])
+@pytest.mark.parametrize(
+    "value", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "Bearer   ", "Token abc", ""]
+)
 async def test_an_authorization_that_is_not_a_bearer_token_is_a_401(
     probe: AppClient, value: str
 ) -> None:

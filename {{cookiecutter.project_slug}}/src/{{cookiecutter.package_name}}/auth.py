@@ -372,6 +372,7 @@ class BearerCaller(SecurityBase):
         """The caller; 401 without a valid token, 403 without the scopes, 503 while no keys
         of the issuer are known."""
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise ServiceError(
                 status.HTTP_401_UNAUTHORIZED, "a bearer token is required", headers=_challenge()
