@@ -164,6 +164,25 @@ def uv_executable() -> str:
     return found
 
 
+CRUFT = str(Path(sysconfig.get_path("scripts")) / "cruft")
+GIT_AUTHOR = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.com"]
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git in `cwd` as the tests' author; its output, once it has succeeded."""
+    executable = shutil.which("git")
+    assert executable is not None, "git is needed"
+    result = run([executable, *GIT_AUTHOR, *args], cwd)
+    assert result.returncode == 0, f"git {args}:\n{result.stdout}{result.stderr}"
+    return result.stdout.strip()
+
+
+def template_files() -> list[str]:
+    """The files of this checkout that git would commit: tracked, or new and not ignored."""
+    listing = git(TEMPLATE, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
+    return [name for name in listing.split("\0") if name and (TEMPLATE / name).is_file()]
+
+
 # Left out of what rendered projects run with: the template's own virtualenv, and a setting
 # that keeps Python from caching bytecode, as no developer's machine does (each pytest run of
 # a rendered project would compile every module it imports again, hypothesis' and
