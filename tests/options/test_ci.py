@@ -117,6 +117,54 @@ def test_gitlab_ci_checks_each_python_and_the_newest_on_schedule(renders: Render
             assert config[job]["rules"] == [{"if": '$CI_PIPELINE_SOURCE != "schedule"'}]
 
 
+CRUFT_CHECK = 'uvx --from "cruft>=2.16,<3" cruft check'
+
+
+def github_template_script(project: Path) -> str:
+    """The script of ci.yml's `template` job: its one `run` step."""
+    (script,) = run_lines(
+        load_yaml(project / ".github/workflows/ci.yml")["jobs"]["template"]["steps"]
+    )
+    return str(script)
+
+
+def gitlab_template_script(project: Path) -> list[str]:
+    return list(load_yaml(project / ".gitlab-ci.yml")["template"]["script"])
+
+
+def test_github_template_job_warns_and_never_fails(renders: Renders, tmp_path: Path) -> None:
+    """ci.yml's `template` job runs cruft check and turns its failure into a warning; the job
+    itself may not be allowed to fail (the script does not fail); without .cruft.json it says
+    there is nothing to compare and passes (run here with bash -e, as Actions runs it)."""
+    for _, project in renders_with(renders, ci="github"):
+        job = load_yaml(project / ".github/workflows/ci.yml")["jobs"]["template"]
+        assert "continue-on-error" not in job
+        script = github_template_script(project)
+        assert f"elif ! {CRUFT_CHECK}; then" in script
+        assert "::warning title=Template::" in script
+    result = run(["bash", "-e", "-c", script], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("No .cruft.json")
+
+
+def test_gitlab_template_job_may_fail_without_failing_the_pipeline(
+    renders: Renders, tmp_path: Path
+) -> None:
+    """.gitlab-ci.yml's `template` job runs cruft check with allow_failure (a warning), in an
+    image with git; without .cruft.json its first line ends the job, passed."""
+    for answers, project in renders_with(renders, ci="gitlab"):
+        config = load_yaml(project / ".gitlab-ci.yml")
+        job = config["template"]
+        assert job["allow_failure"] is True
+        assert job["rules"] == [{"if": '$CI_PIPELINE_SOURCE != "schedule"'}]
+        assert job["image"] == f"ghcr.io/astral-sh/uv:python{answers['python_version']}-bookworm"
+        script = gitlab_template_script(project)
+        assert script[1:] == [CRUFT_CHECK]
+    result = run(["sh", "-e", "-c", script[0]], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("No .cruft.json")
+
+
 def test_ci_none_leaves_no_ci_files(renders: Renders) -> None:
     """With ci=none there is neither a .github folder nor a .gitlab-ci.yml."""
     for _, project in renders_with(renders, ci="none"):
