@@ -2,13 +2,16 @@
 commit cleanly and `cruft check` agrees (slow tier)."""
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 
-from .helpers import CRUFT, TEMPLATE, git, run, template_files
+from .helpers import CRUFT, TEMPLATE, bake, git, run, template_files
+from .options.test_ci import github_template_script, gitlab_template_script
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +43,25 @@ def fixture_template_repo(tmp_path: Path) -> tuple[Path, str, str]:
 
 def _cruft(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run([CRUFT, *args], cwd)
+
+
+def _ci_template_jobs(
+    project: Path, gitlab_script: list[str], tmp_path: Path
+) -> tuple[CompletedProcess[str], CompletedProcess[str]]:
+    """The generated CI's `template` job run in `project`, as GitHub Actions runs it (bash
+    -e) and as GitLab runs it (each line, stopping at the first that fails), with `uvx`
+    standing for the cruft installed here."""
+    shims = tmp_path / "shims"
+    shims.mkdir(exist_ok=True)
+    uvx = shims / "uvx"
+    # uvx --from <requirement> cruft check -> <this environment's>/cruft check
+    uvx.write_text(f'#!/bin/sh\nshift 3\nexec "{CRUFT}" "$@"\n', "utf-8")
+    uvx.chmod(0o755)
+    path = f"{shims}{os.pathsep}{os.environ['PATH']}"
+    github = run(["bash", "-e", "-c", github_template_script(project)], project, PATH=path)
+    lines = " && ".join(gitlab_script)
+    gitlab = run(["sh", "-e", "-c", lines], project, PATH=path)
+    return github, gitlab
 
 
 def test_cruft_create_update_and_check(
@@ -77,6 +99,15 @@ def test_cruft_create_update_and_check(
     outdated = _cruft(project, "check")
     assert outdated.returncode == 1
     assert "out of date" in outdated.stdout
+    # The generated CI's job: a warning on GitHub, a failure GitLab allows.
+    gitlab_script = gitlab_template_script(
+        bake(tmp_path / "gitlab", cookiecutter_config, ci="gitlab")
+    )
+    github, gitlab = _ci_template_jobs(project, gitlab_script, tmp_path)
+    assert github.returncode == 0, github.stderr
+    assert "out of date" in github.stdout
+    assert "::warning title=Template::" in github.stdout
+    assert gitlab.returncode == 1
 
     updated = _cruft(project, "update", "--skip-apply-ask", "--checkout", second)
     assert updated.returncode == 0, updated.stdout + updated.stderr
@@ -92,3 +123,8 @@ def test_cruft_create_update_and_check(
     checked = _cruft(project, "check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "up to date" in checked.stdout
+    git(project, "commit", "--quiet", "--all", "-m", "Follow the template")
+    github, gitlab = _ci_template_jobs(project, gitlab_script, tmp_path)
+    assert (github.returncode, gitlab.returncode) == (0, 0), github.stderr + gitlab.stderr
+    assert "up to date" in github.stdout
+    assert "::warning" not in github.stdout
