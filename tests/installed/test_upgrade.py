@@ -15,7 +15,7 @@ from ..customised import check_intact, customise, touched
 from ..helpers import CRUFT, TEMPLATE, git, python_in, run, template_files, uv_executable
 from ..options.common import run_suite
 from ..releases import Release, previous_release, releases, rendered_version, unreleased_upgrading
-from .test_generated import _assert_lint_and_types_clean
+from .test_generated import _assert_lint_and_types_clean, fixture_mypy_cache
 
 pytestmark = pytest.mark.slow
 
@@ -24,6 +24,8 @@ pytestmark = pytest.mark.slow
 # each one and say how to resolve it.
 CONFLICTS: dict[str, set[str]] = {"default": set(), "postgres": set()}
 RENDERS = {"default": {}, "postgres": {"database": "postgres"}}
+
+__all__ = ["fixture_mypy_cache"]
 
 
 class TemplateRepo(NamedTuple):
@@ -133,8 +135,3 @@ def test_customised_project_updates_from_the_previous_release(
     _assert_lint_and_types_clean(project, mypy_cache)
     checked = run([CRUFT, "check"], project)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-
-
-@pytest.fixture(name="mypy_cache", scope="module")
-def fixture_mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("mypy-cache")
