@@ -112,6 +112,17 @@ async def serve_metrics(resources: ResourcesDep) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
+def route_template(scope: Scope) -> str:
+    """The template of the route that took the request, such as `/items/{item_id}`.
+
+    From FastAPI 0.137 an included router's routes keep their own path: the one with every
+    prefix given to `include_router` is FastAPI's effective route context, when there is one.
+    """
+    effective = scope.get("fastapi", {}).get("effective_route_context")
+    route = effective if effective is not None else scope.get("route")
+    return str(getattr(route, "path", UNMATCHED))
+
+
 class MeasureRequests:
     """Pure ASGI middleware: count, time and gauge the requests in flight."""
 
@@ -137,8 +148,7 @@ class MeasureRequests:
             await self.app(scope, receive, send_noting_status)
         finally:
             self.metrics.in_flight.dec()
-            route = scope.get("route")
-            template = getattr(route, "path", UNMATCHED)
+            template = route_template(scope)
             method = scope["method"]
             self.metrics.requests.labels(method=method, route=template, status=status).inc()
             self.metrics.request_seconds.labels(method=method, route=template).observe(
