@@ -33,3 +33,16 @@ def test_the_count_sees_every_tag() -> None:
     assert _tags(PACKAGE / "parts.py") >= 1
     assert _tags(PACKAGE / "routes" / "__init__.py") >= 1
     assert _tags(PROJECT / "tests" / "conftest.py") >= 1
+
+
+def test_nothing_uses_a_test_client() -> None:
+    """No file of the template names Starlette's or FastAPI's TestClient: tests go through
+    the app's lifespan on one loop with httpx's ASGITransport, and Starlette 1.x warns as soon
+    as `starlette.testclient` is imported with httpx (an error under -W error). The slow tier's
+    suites run with PYTHONWARNINGS=error too, so a library that imported it would fail them."""
+    named = [
+        str(path.relative_to(PROJECT))
+        for path in PROJECT.rglob("*")
+        if path.is_file() and "testclient" in path.read_text("utf-8", errors="replace").lower()
+    ]
+    assert named == []
