@@ -13,7 +13,7 @@ BENCH_RENDER := $(BENCH_TYPES)/my-service
 TEMPLATE_FILES := cookiecutter.json $(shell find hooks '{{cookiecutter.project_slug}}' -type f)
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-fast test-slow test-busy lint format clean bench bench-types mutation
+.PHONY: help demo test test-fast test-slow test-weekly test-busy lint format clean bench bench-types mutation
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,10 +44,13 @@ test-fast: lint  ## Render every combination, check structure and lint, unit-tes
 	$(UV) run --no-sync pytest -m "not slow"
 
 test-slow: $(VENV)/.synced  ## Install, type-check and run generated projects; end-to-end tests
-	$(UV) run --no-sync pytest -m slow -n 2 --dist loadfile
+	$(UV) run --no-sync pytest -m "slow and not weekly" -n 2 --dist loadfile
+
+test-weekly: $(VENV)/.synced  ## Every option's suite on the newest releases, warnings as errors
+	$(UV) run --no-sync pytest -m weekly -n 2
 
 test-busy: $(VENV)/.synced  ## The slow tier 5 times in a row beside 4 busy loops (RUNS=, LOOPS=)
-	$(UV) run --no-sync python -m tests.under_load --runs $(RUNS) --loops $(LOOPS) -- -m slow -n 2 --dist loadfile
+	$(UV) run --no-sync python -m tests.under_load --runs $(RUNS) --loops $(LOOPS) -- -m "slow and not weekly" -n 2 --dist loadfile
 
 bench: $(VENV)/.synced  ## Benchmarks, one report on stdout (BENCH_ARGS="--parts 2 6", --quick)
 	$(UV) run --no-sync python -m bench.run $(BENCH_ARGS)

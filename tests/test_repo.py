@@ -73,12 +73,16 @@ def test_makefile_test_target_runs_both_tiers() -> None:
 
 
 def test_weekly_workflow_tests_the_newest_tools() -> None:
-    """weekly.yml is scheduled, upgrades the lock and then runs everything."""
+    """weekly.yml is scheduled, upgrades the lock, runs everything, then every option's suite
+    on the newest releases (the weekly tests, which `make test` leaves out)."""
     workflow = _yaml(WORKFLOWS / "weekly.yml")
     assert len(workflow["on"]["schedule"]) == 1
     runs = [step["run"] for step in workflow["jobs"]["newest"]["steps"] if "run" in step]
     assert ".tools/bin/uv sync --upgrade" in runs
-    assert runs[-1] == "make test PYTHON=python"
+    assert runs[-2:] == ["make test PYTHON=python", "make test-weekly PYTHON=python"]
+    makefile = (TEMPLATE / "Makefile").read_text("utf-8")
+    assert 'pytest -m "slow and not weekly"' in makefile
+    assert "pytest -m weekly" in makefile
 
 
 def test_template_folder_is_excluded_from_own_ruff_and_pytest() -> None:
