@@ -44,6 +44,15 @@ SPREAD: dict[str, list[Any]] = {
     "pre_commit": [True, False],
     "git_init": [True, False],
 }
+# Every option that brings code or files of its own, on: the fullest render.
+EVERY_OPTION: dict[str, Any] = {
+    "database": "postgres",
+    "tracing": True,
+    "metrics": True,
+    "jobs": True,
+    "auth": "jwt",
+    "kubernetes": True,
+}
 Pair = tuple[str, Any, str, Any]
 
 

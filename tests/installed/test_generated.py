@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 
-from ..helpers import bake, combination_id, pytest_counts, python_in, run, uv_executable
+from ..helpers import (
+    EVERY_OPTION,
+    bake,
+    combination_id,
+    pytest_counts,
+    python_in,
+    run,
+    uv_executable,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -24,17 +32,7 @@ RUNTIME = [
         "tracing": True,
         "metrics": True,
     },
-    {
-        "python_version": "3.11",
-        "license": "MIT",
-        "include_example_route": True,
-        "database": "postgres",
-        "tracing": True,
-        "metrics": True,
-        "jobs": True,
-        "auth": "jwt",
-        "kubernetes": True,
-    },
+    {"python_version": "3.11", "license": "MIT", "include_example_route": True, **EVERY_OPTION},
 ]
 # Runs of the default render's suite, each in an order of its own.
 RANDOM_ORDERS = 10
@@ -44,16 +42,7 @@ STATIC = [
     {"python_version": "3.13", "license": "Apache-2.0", "include_example_route": True},
     {"python_version": "3.14", "license": "MIT", "include_example_route": True},
     {"python_version": "3.14", "license": "Proprietary", "include_example_route": False},
-    {
-        "python_version": "3.14",
-        "license": "MIT",
-        "include_example_route": True,
-        "database": "postgres",
-        "tracing": True,
-        "metrics": True,
-        "jobs": True,
-        "auth": "jwt",
-    },
+    {"python_version": "3.14", "license": "MIT", "include_example_route": True, **EVERY_OPTION},
 ]
 
 

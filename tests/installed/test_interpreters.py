@@ -11,20 +11,12 @@ from typing import Any
 
 import pytest
 
-from ..helpers import DEFAULTS, bake, python_in, run, uv_executable
+from ..helpers import DEFAULTS, EVERY_OPTION, bake, python_in, run, uv_executable
 from ..options.common import run_suite
 from .test_generated import _assert_lint_and_types_clean, fixture_mypy_cache
 
 pytestmark = pytest.mark.slow
 
-EVERY_OPTION = {
-    "database": "postgres",
-    "tracing": True,
-    "metrics": True,
-    "jobs": True,
-    "auth": "jwt",
-    "kubernetes": True,
-}
 # The newer interpreters: the newest ones run every option's code, 3.12 the default render.
 RENDERS: dict[str, dict[str, Any]] = {
     "3.12": {},
