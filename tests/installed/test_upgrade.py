@@ -1,6 +1,6 @@
-"""A project someone has built on follows the template from the previous release to this tree
-(slow tier). Created with cruft at the release before this tree (CHANGELOG.md's record),
-changed as a user would (tests/customised.py) and committed, then updated with
+"""A project someone has built on follows the template from a release to this tree (slow
+tier). Created with cruft at the release before this tree, or at the first one (CHANGELOG.md
+records them), changed as a user would (tests/customised.py) and committed, then updated with
 `cruft update`: the user's work comes through, nothing conflicts but the files pinned here,
 and after the "Upgrading" notes' steps the suite, ruff and mypy pass."""
 
@@ -19,11 +19,14 @@ from .test_generated import _assert_lint_and_types_clean, fixture_mypy_cache
 
 pytestmark = pytest.mark.slow
 
-# Files the update from the previous release leaves in conflict, for each render: lines that
-# both the user (tests/customised.py) and the template changed. The "Upgrading" notes name
-# each one and say how to resolve it.
-CONFLICTS: dict[str, set[str]] = {"default": set(), "postgres": set()}
 RENDERS = {"default": {}, "postgres": {"database": "postgres"}}
+# Where each update starts: the release before this tree (both renders), and the first
+# release, every release's notes at once (the default render).
+STARTS = [("previous", "default"), ("previous", "postgres"), ("first", "default")]
+# Files an update leaves in conflict, for each start and render: lines that both the user
+# (tests/customised.py) and the template changed. The "Upgrading" notes name each one and
+# say how to resolve it.
+CONFLICTS: dict[tuple[str, str], set[str]] = {start: set() for start in STARTS}
 
 __all__ = ["fixture_mypy_cache"]
 
@@ -68,20 +71,27 @@ def _conflicts(project: Path) -> set[str]:
     return unmerged | rejected
 
 
-@pytest.mark.parametrize("render", sorted(RENDERS))
-def test_customised_project_updates_from_the_previous_release(
-    render: str,
+def _start(name: str) -> Release:
+    release = previous_release() if name == "previous" else releases()[-1]
+    assert release.commit is not None
+    return release
+
+
+@pytest.mark.parametrize("case", STARTS, ids=["-".join(s) for s in STARTS])
+def test_customised_project_updates_to_this_tree(
+    case: tuple[str, str],
     template_repo: TemplateRepo,
     tmp_path: Path,
     postgres_home: Path,
     mypy_cache: Path,
 ) -> None:
-    """Rendered at the previous release, built on, committed and updated to this tree."""
+    """Rendered at a release, built on, committed and updated to this tree."""
+    start, render = case
     repo, head, cookiecutter_config = template_repo
-    previous = previous_release()
+    previous = _start(start)
     assert previous.commit is not None
     database = render == "postgres"
-    root = postgres_home / "upgrade" if database else tmp_path
+    root = postgres_home / f"upgrade-{start}" if database else tmp_path
     created = run(
         [
             CRUFT,
@@ -113,7 +123,7 @@ def test_customised_project_updates_from_the_previous_release(
 
     conflicts = _conflicts(project)
     assert conflicts <= touched(database), "a file the user never touched is in conflict"
-    assert conflicts == CONFLICTS[render]
+    assert conflicts == CONFLICTS[case]
     notes = _notes_since(previous)
     for name in conflicts:
         assert name in notes, f"the Upgrading notes since {previous.version} do not name {name}"
