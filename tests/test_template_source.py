@@ -35,15 +35,22 @@ def test_the_count_sees_every_tag() -> None:
     assert _tags(PROJECT / "tests" / "conftest.py") >= 1
 
 
-def test_nothing_uses_a_test_client() -> None:
-    """No Python file of the template uses Starlette's or FastAPI's TestClient: tests go
-    through the app's lifespan on one loop with httpx's ASGITransport, and Starlette 1.x warns
-    as soon as `starlette.testclient` is imported with httpx (an error under -W error). The
-    slow tier's suites run with PYTHONWARNINGS=error too, so a library that imported it while
-    pytest starts would fail them."""
+# What a project of this template never has, in code or in prose: the synchronous test
+# client (another thread's loop; Starlette 1.x warns as soon as it is imported with httpx),
+# startup and shutdown events instead of a lifespan, and pytest-asyncio's loop fixtures.
+NEVER_NAMED = ("testclient", "on_event", "event_loop")
+
+
+def test_nothing_names_a_test_client_an_event_hook_or_a_loop_fixture() -> None:
+    """No file of the template, README included, names TestClient, on_event or event_loop
+    (event_loop_policy too): the tests go through the app's lifespan on one loop with httpx's
+    ASGITransport. The slow tier's suites also run with PYTHONWARNINGS=error, so a library
+    that imported the test client while pytest starts would fail them."""
     named = [
-        str(path.relative_to(PROJECT))
-        for path in PROJECT.rglob("*.py")
-        if "testclient" in path.read_text("utf-8").lower()
+        f"{path.relative_to(PROJECT)}: {word}"
+        for path in PROJECT.rglob("*")
+        if path.is_file()
+        for word in NEVER_NAMED
+        if word in path.read_text("utf-8", errors="replace").lower()
     ]
     assert named == []
