@@ -27,7 +27,6 @@ more (bench/project/auth_serve.py): `GET /bench/open/items/1`, the same handler 
 
 import json
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -40,6 +39,7 @@ from .common import (
     bench_env,
     free_port,
     median,
+    progress,
     python_of,
     render,
     stopped_at_exit,
@@ -235,7 +235,7 @@ def _in_turns(
                 time.sleep(0.3)  # the last run's connections close
                 load = _wrk(server, target, connections, duration, tokens[target.algorithm])
                 results[key].setdefault(connections, Measured()).runs.append(load)
-        _progress(f"{label}: {connections} connections done")
+        progress(f"{label}: {connections} connections done", level=1)
     return results
 
 
@@ -311,7 +311,7 @@ def _first_requests(setup: _Setup, starts: int) -> dict[str, list[tuple[float, f
                 service = _start_service(servers, setup.project, f"auth-first-{key}", env)
                 url = f"{service.url}{OPEN}"
                 first[key].append((_timed_get(url), _timed_get(url)))
-    _progress("first requests done")
+    progress("first requests done", level=1)
     return first
 
 
@@ -327,7 +327,7 @@ def run(
     project = render(folder, auth="jwt")
     sync(project)
     result = AuthResult()
-    _progress("the check's steps, in-process ...")
+    progress("the check's steps, in-process ...", level=1)
     result.cost = timings_in(project, "bench.project.auth_cost")
     with stopped_at_exit() as servers:
         issuer = _start_issuer(servers, project)
@@ -472,7 +472,3 @@ def section(result: AuthResult) -> list[str]:
     ]
     lines += _upstream_lines(result)
     return lines
-
-
-def _progress(message: str) -> None:
-    print(f"  {message}", file=sys.stderr, flush=True)  # noqa: T201 - progress goes to stderr

@@ -36,6 +36,11 @@ _LEFT_OUT = (
 )
 
 
+def progress(message: str, level: int = 0) -> None:
+    """A line of progress on stderr (the report goes to stdout), indented by `level`."""
+    print("  " * level + message, file=sys.stderr, flush=True)  # noqa: T201 - progress
+
+
 def median(values: Sequence[float]) -> float:
     """The median of `values`, which must not be empty."""
     return statistics.median(values)

@@ -23,7 +23,6 @@ import random
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -37,6 +36,7 @@ from .common import (
     ENV_PREFIX,
     clean_env,
     median,
+    progress,
     python_of,
     render,
     stopped_at_exit,
@@ -96,7 +96,7 @@ def _isolation(project: Path, result: DatabaseResult, runs: int) -> None:
                 wall, seconds = time_suite(project, copies[ISOLATIONS[key][1]], result.tests)
                 result.per_test.setdefault(key, []).append(median(seconds[1:]))
                 result.walls.setdefault(key, []).append(wall)
-            _progress(f"  part 4: isolation round {round_number + 1} of {runs} done")
+            progress(f"part 4: isolation round {round_number + 1} of {runs} done", level=1)
     finally:
         remove(copies)
 
@@ -194,7 +194,3 @@ def run(
     result.loads = _throughput(project, concurrencies, rounds)
     _render_to_green(result)
     return result
-
-
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)  # noqa: T201 - progress goes to stderr

@@ -26,13 +26,12 @@ upstream of the other parts (bench/project/upstream_server.py), all on 127.0.0.1
 import json
 import statistics
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .common import Server, bench_env, free_port, python_of, render, stopped_at_exit, sync
+from .common import Server, bench_env, free_port, progress, python_of, render, stopped_at_exit, sync
 from .loadgen import (
     Load,
     Measured,
@@ -152,7 +151,7 @@ def _enqueue_cost(project: Path, env: dict[str, str], rounds: int, duration: flo
                     time.sleep(0.3)  # the last run's connections close
                     load = _post(service, ROUTES[key][1], connections, duration, script)
                     results[key].setdefault(connections, Measured()).runs.append(load)
-            _progress(f"enqueue cost: {connections} connections done")
+            progress(f"enqueue cost: {connections} connections done", level=1)
     return results
 
 
@@ -205,7 +204,7 @@ def _rates(
         shift = turn % len(keys)
         for key in keys[shift:] + keys[:shift]:
             drains[key].append(_drain(project, env, key, count, valkey))
-        _progress(f"worker rates: round {turn + 1} of {rounds} done")
+        progress(f"worker rates: round {turn + 1} of {rounds} done", level=1)
     return drains
 
 
@@ -244,7 +243,7 @@ def run(
         )
         result.loads = _enqueue_cost(project, env, rounds, duration)
         result.drains = _rates(project, env, valkey, rounds, jobs)
-        _progress("enqueue to result ...")
+        progress("enqueue to result ...", level=1)
         result.latency = _latency(project, env, latency_jobs or LATENCY_JOBS)
     return result
 
@@ -361,7 +360,3 @@ def section(result: JobsResult) -> list[str]:
     ]
     lines += _rate_lines(result)
     return lines
-
-
-def _progress(message: str) -> None:
-    print(f"  {message}", file=sys.stderr, flush=True)  # noqa: T201 - progress goes to stderr

@@ -15,14 +15,13 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .common import Server
+from .common import Server, progress
 
 
 @dataclass(frozen=True)
@@ -196,7 +195,7 @@ def in_turns(
                 time.sleep(0.3)  # the last run's connections close
                 load = run_wrk(servers[key], connections, duration)
                 results[key].setdefault(connections, Measured()).runs.append(load)
-        _progress(f"  {label}: {connections} connections done")
+        progress(f"{label}: {connections} connections done", level=1)
     return results
 
 
@@ -231,7 +230,3 @@ def merge(into: Results, more: Results) -> None:
     for key, by_connections in more.items():
         for connections, measured in by_connections.items():
             into.setdefault(key, {}).setdefault(connections, Measured()).runs += measured.runs
-
-
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)  # noqa: T201 - progress goes to stderr

@@ -48,7 +48,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import Server, bench_env, clean_env, python_of, render, sync, uv_executable
+from .common import Server, bench_env, clean_env, progress, python_of, render, sync, uv_executable
 
 MUTMUT = "mutmut>=3.8,<4"
 DEFAULT_ANSWERS = ("database=postgres", "tracing=true", "metrics=true")
@@ -147,10 +147,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="keep the rendered project and mutmut's results (then `mutmut browse` there)",
     )
     return parser.parse_args(argv)
-
-
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)  # noqa: T201 - progress goes to stderr
 
 
 def _load_average() -> float:
@@ -326,7 +322,7 @@ def _run_module(
     code = server.process.returncode
     if code != 0:
         output = server.log.read_text("utf-8", errors="replace")
-        _progress(f"mutmut exited {code} on {run.module}; the end of its output:\n{output[-2000:]}")
+        progress(f"mutmut exited {code} on {run.module}; the end of its output:\n{output[-2000:]}")
         if _CLEAN_RUN_FAILED in output:
             run.notes.append("a test failed with no mutant active (mutmut's clean run; see stderr)")
     return code
@@ -415,7 +411,7 @@ def _report(
 
 
 def _exercise(args: argparse.Namespace, folder: Path) -> list[str]:
-    _progress("rendering and installing the project ...")
+    progress("rendering and installing the project ...")
     path = render(folder, **dict(args.answers))
     sync(path)
     project = _Project(path, clean_env(PYTHONIOENCODING="utf-8", PYTHONUNBUFFERED="1"))
@@ -435,7 +431,7 @@ def _exercise(args: argparse.Namespace, folder: Path) -> list[str]:
     mutants = path / "mutants"
     with contextlib.ExitStack() as stack:
         if shared_database:
-            _progress("starting PostgreSQL ...")
+            progress("starting PostgreSQL ...")
             project.env["TEST_DATABASE_URL"] = stack.enter_context(_shared_database(path))
         # A module with functions first: its run also makes every module's mutants and maps
         # the tests to the functions they reach.
@@ -444,17 +440,17 @@ def _exercise(args: argparse.Namespace, folder: Path) -> list[str]:
             if run.functions == 0 or (mutants.is_dir() and not _made(meta)):
                 run.notes.append("no mutants")
                 continue
-            _progress(f"mutmut on {run.module} ...")
+            progress(f"mutmut on {run.module} ...")
             pattern = f"{_dotted(package.name, run.module)}.x*"
             code = _run_module(project, run, pattern, index, args)
             if not _made(meta):  # mutmut refuses a pattern that matches no mutant
                 run.notes.append("no mutants")
             elif code != 0:
                 run.notes.append(f"mutmut exited {code}")
-    _progress("collecting the results ...")
+    progress("collecting the results ...")
     survivors, others = _verdicts(project, package.name, runs)
     if args.keep:
-        _progress(f"kept: {path}")
+        progress(f"kept: {path}")
     return _report(args, version, runs, survivors, others)
 
 
@@ -471,7 +467,7 @@ def _verdicts(
     for name in sorted(statuses, key=_order):
         run = by_module.get(_module_of(name))
         if run is None:
-            _progress(f"left out, of no module asked for: {name}")
+            progress(f"left out, of no module asked for: {name}")
             continue
         status = statuses[name]
         run.statuses[status] += 1

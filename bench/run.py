@@ -8,7 +8,6 @@ never touched. The report (Markdown) goes to stdout, progress to stderr.
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from . import (
     throughput,
     upstream_calls,
 )
-from .common import render, sync
+from .common import progress, render, sync
 from .machine import describe
 
 PARTS = {
@@ -60,10 +59,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "too rough to publish)",
     )
     return parser.parse_args(argv)
-
-
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)  # noqa: T201 - progress goes to stderr
 
 
 def _measures(
@@ -145,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-") as folder:
-        _progress("rendering and installing the default project ...")
+        progress("rendering and installing the default project ...")
         project = render(Path(folder) / "default")
         sync(project)
         _print(
@@ -160,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         for number, measure in _measures(args, Path(folder), project).items():
             if number in args.parts:
-                _progress(f"part {number}, {PARTS[number]} ...")
+                progress(f"part {number}, {PARTS[number]} ...")
                 _print(["", *measure(), "", f"Load average after part {number}: {_loads()}."])
     minutes, seconds = divmod(time.perf_counter() - started, 60)
     _print(["", f"`python -m bench.run` took {int(minutes)} min {seconds:.0f} s."])

@@ -17,12 +17,11 @@ front of bench.project.upstream_server on 127.0.0.1, in the default project's en
    attempt), with real backoff: answer times against the deadline.
 """
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import cpu_profile, upstream_down
-from .common import stopped_at_exit, timings_in
+from .common import progress, stopped_at_exit, timings_in
 from .loadgen import Results, in_turns, merge, warm_up
 from .servers import start_app, start_service, start_upstream
 from .throughput import APPS, WARM_UP
@@ -62,7 +61,7 @@ def run(
 ) -> UpstreamResult:
     """Parts 1 to 3 against the healthy upstream, then 4; every server always stopped."""
     result = UpstreamResult()
-    _progress("the retry layer's own code, in-process ...")
+    progress("the retry layer's own code, in-process ...", level=1)
     result.retry_ns = timings_in(project, "bench.project.retry_overhead")
     with stopped_at_exit() as servers:
         base = start_upstream(servers, project)
@@ -83,13 +82,9 @@ def run(
         )
         merge(result.loads, more)
         for key in PROFILED:
-            _progress(f"profiling {key} under load ...")
+            progress(f"profiling {key} under load ...", level=1)
             result.profiles[key] = cpu_profile.profile(loaded[key], CONNECTIONS, PROFILE_SECONDS)
     for fault in upstream_down.FAULTS:
-        _progress(f"the upstream down: {fault.label} ...")
+        progress(f"the upstream down: {fault.label} ...", level=1)
         result.faults[fault.mode] = upstream_down.measure(project, fault, CONNECTIONS)
     return result
-
-
-def _progress(message: str) -> None:
-    print(f"  {message}", file=sys.stderr, flush=True)  # noqa: T201 - progress goes to stderr
