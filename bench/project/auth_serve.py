@@ -11,9 +11,9 @@ the routers the app mounts (routes/__init__.py), as a user adds one.
 """
 
 from fastapi import APIRouter
-from my_service.config import Settings
-from my_service.routes import ROUTERS, items
-from my_service.server import serve
+from my_service.routes import items
+
+from .serve import serve_with
 
 router = APIRouter(prefix="/bench/open")
 router.include_router(items.router)
@@ -21,9 +21,7 @@ router.include_router(items.router)
 
 def main() -> None:
     """Serve as `python -m my_service` does, the route above among the app's."""
-    if router not in ROUTERS:
-        ROUTERS.append(router)
-    serve(Settings())
+    serve_with(router)
 
 
 if __name__ == "__main__":

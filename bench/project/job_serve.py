@@ -12,11 +12,10 @@ added to the routers the app mounts (routes/__init__.py), as a user adds one.
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
-from my_service.config import Settings
 from my_service.jobs import JobsDep
-from my_service.routes import ROUTERS
 from my_service.routes.jobs import JobAccepted
-from my_service.server import serve
+
+from .serve import serve_with
 
 router = APIRouter(prefix="/bench")
 
@@ -38,9 +37,7 @@ async def accept_without_enqueuing(
 
 def main() -> None:
     """Serve as `python -m my_service` does, the route above among the app's."""
-    if router not in ROUTERS:
-        ROUTERS.append(router)
-    serve(Settings())
+    serve_with(router)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ httptools protocol without the template's cap on a request's head (what the cap 
 
 import argparse
 
+from fastapi import APIRouter
 from my_service.config import Settings
-from my_service.server import DrainingServer, HeadCappedHttpTools, server_config
+from my_service.routes import ROUTERS
+from my_service.server import DrainingServer, HeadCappedHttpTools, serve, server_config
 from my_service.shutdown import Drain
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -21,6 +23,14 @@ PARSERS = {
     "h11": H11Protocol,
 }
 LOOPS = ("uvloop", "asyncio")
+
+
+def serve_with(router: APIRouter) -> None:
+    """Serve as `python -m my_service` does, `router` among the routers the app mounts
+    (routes/__init__.py), as a user adds one."""
+    if router not in ROUTERS:
+        ROUTERS.append(router)
+    serve(Settings())
 
 
 def main() -> None:
