@@ -17,11 +17,8 @@ the fetches of the key set and of tokens, by client.
 """
 
 import argparse
-import asyncio
 import base64
 import secrets
-import signal
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -31,6 +28,8 @@ from urllib.parse import unquote
 import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from .aio_serve import run, serve_until_stopped
 
 CACHED_CLIENT = "bench-cached"
 RENEWING_CLIENT = "bench-renewing"
@@ -165,17 +164,7 @@ async def serve(port: int, audience: str) -> None:
     """Serve on 127.0.0.1:`port` until SIGTERM or SIGINT."""
     # An issuer's identifier has no trailing slash; the tokens' `iss` is exactly this.
     issuer = Issuer(f"http://127.0.0.1:{port}", audience, [new_key(name) for name in ALGORITHMS])
-    runner = web.AppRunner(application(issuer), access_log=None)
-    await runner.setup()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    await serve_until_stopped(web.AppRunner(application(issuer), access_log=None), port)
 
 
 def main() -> None:
@@ -184,12 +173,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--audience", required=True, help="the `aud` of the minted tokens")
     args = parser.parse_args()
-    if sys.platform == "win32":  # uvloop does not exist there
-        asyncio.run(serve(args.port, args.audience))
-    else:
-        import uvloop  # noqa: PLC0415 - uvicorn[standard] brings it, as the proxies use it
-
-        uvloop.run(serve(args.port, args.audience))
+    run(serve(args.port, args.audience))
 
 
 if __name__ == "__main__":

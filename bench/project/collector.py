@@ -6,9 +6,10 @@ Run inside a project's environment: `python -m bench.collector --port PORT`; it 
 
 import argparse
 import asyncio
-import signal
 
 from aiohttp import web
+
+from .aio_serve import serve_until_stopped
 
 
 async def _traces(request: web.Request) -> web.Response:
@@ -25,17 +26,7 @@ async def serve(port: int) -> None:
     app = web.Application()
     app.router.add_post("/v1/traces", _traces)
     app.router.add_get("/health", _health)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    await serve_until_stopped(web.AppRunner(app, access_log=None), port)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,13 @@ how many distinct request ids they carried (`X-Request-ID`, which the template s
 
 import argparse
 import asyncio
-import signal
 import ssl
-import sys
 from dataclasses import dataclass, field
 from typing import Literal
 
 from aiohttp import web
+
+from .aio_serve import run, serve_until_stopped
 
 ITEMS = {1: {"id": 1, "name": "widget"}}
 Mode = Literal["ok", "unavailable", "hang"]
@@ -88,16 +88,7 @@ async def serve(port: int, tls: ssl.SSLContext | None = None, mode: Mode = "ok")
         runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1)
     else:
         runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await web.TCPSite(runner, "127.0.0.1", port, ssl_context=tls).start()
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    await serve_until_stopped(runner, port, tls)
 
 
 def main() -> None:
@@ -112,12 +103,7 @@ def main() -> None:
     if args.cert is not None:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(args.cert, args.key)
-    if sys.platform == "win32":  # uvloop does not exist there
-        asyncio.run(serve(args.port, tls, args.mode))
-    else:
-        import uvloop  # noqa: PLC0415 - uvicorn[standard] brings it, as the proxies use it
-
-        uvloop.run(serve(args.port, tls, args.mode))
+    run(serve(args.port, tls, args.mode))
 
 
 if __name__ == "__main__":
