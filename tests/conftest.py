@@ -67,3 +67,9 @@ def fixture_postgres_home() -> Iterator[Path]:
     """
     with tempfile.TemporaryDirectory(prefix="cookiecutter-fastapi-async-") as folder:
         yield Path(folder)
+
+
+@pytest.fixture(name="mypy_cache", scope="session")
+def fixture_mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One mypy cache for every project checked in a run: the libraries are analysed once."""
+    return tmp_path_factory.mktemp("mypy-cache")

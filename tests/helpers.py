@@ -173,6 +173,18 @@ def uv_executable() -> str:
     return found
 
 
+def assert_lint_and_types_clean(project: Path, mypy_cache: Path) -> None:
+    """ruff check, ruff format --check and mypy --strict pass, with the project's own tools."""
+    bin_dir = python_in(project / ".venv").parent
+    for command in (
+        [str(bin_dir / "ruff"), "check", "."],
+        [str(bin_dir / "ruff"), "format", "--check", "."],
+        [str(bin_dir / "mypy"), "--strict", "--cache-dir", str(mypy_cache)],
+    ):
+        result = run(command, project)
+        assert result.returncode == 0, f"{command[0]}:\n{result.stdout}{result.stderr}"
+
+
 CRUFT = str(Path(sysconfig.get_path("scripts")) / "cruft")
 GIT_AUTHOR = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.com"]
 

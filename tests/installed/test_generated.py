@@ -12,6 +12,7 @@ import pytest
 
 from ..helpers import (
     EVERY_OPTION,
+    assert_lint_and_types_clean,
     bake,
     combination_id,
     pytest_counts,
@@ -61,18 +62,6 @@ def _pytest(project: Path, *args: str, **env: str) -> subprocess.CompletedProces
     )
 
 
-def _assert_lint_and_types_clean(project: Path, mypy_cache: Path) -> None:
-    """ruff check, ruff format --check and mypy --strict pass, with the project's own tools."""
-    bin_dir = python_in(project / ".venv").parent
-    for command in (
-        [str(bin_dir / "ruff"), "check", "."],
-        [str(bin_dir / "ruff"), "format", "--check", "."],
-        [str(bin_dir / "mypy"), "--strict", "--cache-dir", str(mypy_cache)],
-    ):
-        result = run(command, project)
-        assert result.returncode == 0, f"{command[0]}:\n{result.stdout}{result.stderr}"
-
-
 Installer = Callable[[dict[str, Any]], Path]
 
 
@@ -104,12 +93,6 @@ def fixture_installed(request: pytest.FixtureRequest, install: Installer) -> Pat
     """A rendered project with its .venv synced by uv."""
     answers: dict[str, Any] = request.param
     return install(answers)
-
-
-@pytest.fixture(name="mypy_cache", scope="module")
-def fixture_mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One mypy cache for every project checked here: the libraries are analysed once."""
-    return tmp_path_factory.mktemp("mypy-cache")
 
 
 def _collected(project: Path) -> int:
@@ -158,7 +141,7 @@ def test_generated_suite_passes_whatever_the_developers_environment(installed: P
 
 def test_generated_lint_and_types_are_clean(installed: Path, mypy_cache: Path) -> None:
     """ruff check, ruff format --check and mypy --strict pass in the generated project."""
-    _assert_lint_and_types_clean(installed, mypy_cache)
+    assert_lint_and_types_clean(installed, mypy_cache)
 
 
 @pytest.mark.parametrize("answers", STATIC, ids=combination_id)
@@ -275,7 +258,7 @@ def test_readme_recipe_for_a_new_endpoint_works(
     source = source.replace("    items.router,\n", "    items.router,\n    orders.router,\n")
     routes.write_text(source, encoding="utf-8")
     _sync(project)
-    _assert_lint_and_types_clean(project, mypy_cache)
+    assert_lint_and_types_clean(project, mypy_cache)
     result = _pytest(project, "tests/test_orders.py", "-v")
     assert "test_unknown_order_is_404 PASSED" in result.stdout, result.stdout
     assert "test_placing_an_order_is_tried_once PASSED" in result.stdout, result.stdout

@@ -11,9 +11,16 @@ from typing import Any
 
 import pytest
 
-from ..helpers import DEFAULTS, EVERY_OPTION, bake, python_in, run, uv_executable
+from ..helpers import (
+    DEFAULTS,
+    EVERY_OPTION,
+    assert_lint_and_types_clean,
+    bake,
+    python_in,
+    run,
+    uv_executable,
+)
 from ..options.common import run_suite
-from .test_generated import _assert_lint_and_types_clean, fixture_mypy_cache
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +31,6 @@ RENDERS: dict[str, dict[str, Any]] = {
     "3.14": EVERY_OPTION,
 }
 PYENV_ROOT = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-
-__all__ = ["fixture_mypy_cache"]
 
 
 def _version_of(python: str) -> str | None:
@@ -84,4 +89,4 @@ def test_render_passes_on_its_python(
     status, output, counts = run_suite(project)
     assert status == 0, output
     assert counts == {"passed": collected.stdout.count("::")}
-    _assert_lint_and_types_clean(project, mypy_cache)
+    assert_lint_and_types_clean(project, mypy_cache)

@@ -12,10 +12,18 @@ from typing import NamedTuple
 import pytest
 
 from ..customised import check_intact, customise, touched
-from ..helpers import CRUFT, TEMPLATE, git, python_in, run, template_files, uv_executable
+from ..helpers import (
+    CRUFT,
+    TEMPLATE,
+    assert_lint_and_types_clean,
+    git,
+    python_in,
+    run,
+    template_files,
+    uv_executable,
+)
 from ..options.common import run_suite
 from ..releases import Release, previous_release, releases, rendered_version, unreleased_upgrading
-from .test_generated import _assert_lint_and_types_clean, fixture_mypy_cache
 
 pytestmark = pytest.mark.slow
 
@@ -27,8 +35,6 @@ STARTS = [("previous", "default"), ("previous", "postgres"), ("first", "default"
 # (tests/customised.py) and the template changed. The "Upgrading" notes name each one and
 # say how to resolve it.
 CONFLICTS: dict[tuple[str, str], set[str]] = {start: set() for start in STARTS}
-
-__all__ = ["fixture_mypy_cache"]
 
 
 class TemplateRepo(NamedTuple):
@@ -142,6 +148,6 @@ def test_customised_project_updates_to_this_tree(
     status, output, counts = run_suite(project)
     assert status == 0, output
     assert counts == {"passed": collected.stdout.count("::")}
-    _assert_lint_and_types_clean(project, mypy_cache)
+    assert_lint_and_types_clean(project, mypy_cache)
     checked = run([CRUFT, "check"], project)
     assert checked.returncode == 0, checked.stdout + checked.stderr
