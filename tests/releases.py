@@ -38,8 +38,7 @@ class Release:
     @property
     def upgrading(self) -> str:
         """The text of its "Upgrading" part ("" when there is none)."""
-        found = [text for title, text in self.parts.items() if title.startswith("Upgrading")]
-        return found[0] if found else ""
+        return _upgrading(self.parts)
 
 
 def _parts(body: str) -> dict[str, str]:
@@ -50,6 +49,10 @@ def _parts(body: str) -> dict[str, str]:
         ].strip()
         for i, heading in enumerate(headings)
     }
+
+
+def _upgrading(parts: dict[str, str]) -> str:
+    return next((text for title, text in parts.items() if title.startswith("Upgrading")), "")
 
 
 def sections(text: str) -> list[tuple[str, str | None, str]]:
@@ -87,10 +90,7 @@ def unreleased_upgrading(text: str | None = None) -> str:
     """The "Upgrading" part of the Unreleased section, if it has one."""
     for name, _, body in sections(CHANGELOG.read_text("utf-8") if text is None else text):
         if name == "Unreleased":
-            return next(
-                (text for title, text in _parts(body).items() if title.startswith("Upgrading")),
-                "",
-            )
+            return _upgrading(_parts(body))
     return ""
 
 
